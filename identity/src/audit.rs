@@ -1,0 +1,403 @@
+//! The audit spine: an append-only, hash-chained log written in the same transaction as each change.
+//!
+//! Each row stores `hash = sha256(prev_hash ‖ canonical row)`. The chain head lives in the one-row
+//! `audit_head` table; appending updates it first, which takes its row lock (PostgreSQL) or runs under
+//! the write lock (SQLite), so concurrent writers and replicas extend one line.
+
+use crate::RequestMeta;
+use crate::db::Tx;
+use crate::error::{Context, Result};
+use crate::time::Timestamp;
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+/// Every event Portcullis writes. Names are stable: they are what reviewers filter on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Event {
+    StaffSignedIn,
+    StaffSignInFailed,
+    StaffSignedOut,
+    StaffCreated,
+    StaffInvited,
+    StaffInvitationAccepted,
+    StaffRoleChanged,
+    StaffDisabled,
+    StaffEnabled,
+    ApiKeyCreated,
+    ApiKeyRevoked,
+}
+
+impl Event {
+    pub const ALL: [Event; 11] = [
+        Event::StaffSignedIn,
+        Event::StaffSignInFailed,
+        Event::StaffSignedOut,
+        Event::StaffCreated,
+        Event::StaffInvited,
+        Event::StaffInvitationAccepted,
+        Event::StaffRoleChanged,
+        Event::StaffDisabled,
+        Event::StaffEnabled,
+        Event::ApiKeyCreated,
+        Event::ApiKeyRevoked,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::StaffSignedIn => "staff.signed_in",
+            Event::StaffSignInFailed => "staff.sign_in_failed",
+            Event::StaffSignedOut => "staff.signed_out",
+            Event::StaffCreated => "staff.created",
+            Event::StaffInvited => "staff.invited",
+            Event::StaffInvitationAccepted => "staff.invitation_accepted",
+            Event::StaffRoleChanged => "staff.role_changed",
+            Event::StaffDisabled => "staff.disabled",
+            Event::StaffEnabled => "staff.enabled",
+            Event::ApiKeyCreated => "api_key.created",
+            Event::ApiKeyRevoked => "api_key.revoked",
+        }
+    }
+}
+
+/// Who did it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    Staff { id: String, email: String },
+    ApiKey { id: String, name: String },
+    /// The CLI or Portcullis itself.
+    System,
+    /// Someone not (yet) identified, e.g. a failed sign-in.
+    Anonymous,
+}
+
+impl Actor {
+    fn parts(&self) -> (&'static str, Option<&str>, Option<&str>) {
+        match self {
+            Actor::Staff { id, email } => ("staff", Some(id), Some(email)),
+            Actor::ApiKey { id, name } => ("api_key", Some(id), Some(name)),
+            Actor::System => ("system", None, None),
+            Actor::Anonymous => ("anonymous", None, None),
+        }
+    }
+}
+
+/// What it was done to.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub kind: &'static str,
+    pub id: String,
+}
+
+impl Target {
+    pub fn staff(id: &str) -> Self {
+        Self {
+            kind: "staff",
+            id: id.to_owned(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+        }
+    }
+}
+
+/// One event to append.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub event: Event,
+    pub outcome: Outcome,
+    pub target: Option<Target>,
+    /// Free-form structured detail; changes carry `{"before": …, "after": …}`.
+    pub detail: Value,
+}
+
+impl Entry {
+    pub fn success(event: Event, target: Option<Target>, detail: Value) -> Self {
+        Self {
+            event,
+            outcome: Outcome::Success,
+            target,
+            detail,
+        }
+    }
+
+    pub fn failure(event: Event, target: Option<Target>, detail: Value) -> Self {
+        Self {
+            event,
+            outcome: Outcome::Failure,
+            target,
+            detail,
+        }
+    }
+}
+
+/// A stored event as read back.
+#[derive(Clone, Debug, Serialize)]
+pub struct Record {
+    pub seq: i64,
+    pub event_id: String,
+    pub event: String,
+    pub outcome: String,
+    pub actor_type: String,
+    pub actor_id: Option<String>,
+    pub actor_label: Option<String>,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub detail: Value,
+    pub created_at: Timestamp,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The canonical bytes a row's hash covers: every column but `hash`, in a fixed order, as a JSON array.
+fn row_hash(r: &Record, detail_text: &str) -> String {
+    let canonical = serde_json::json!([
+        r.seq,
+        r.event_id,
+        r.event,
+        r.outcome,
+        r.actor_type,
+        r.actor_id,
+        r.actor_label,
+        r.target_type,
+        r.target_id,
+        r.ip,
+        r.user_agent,
+        r.request_id,
+        detail_text,
+        r.created_at.millis(),
+    ]);
+    let mut h = Sha256::new();
+    h.update(r.prev_hash.as_bytes());
+    h.update(b"\n");
+    h.update(canonical.to_string().as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Appends `entry` inside `tx`. The caller commits; the event exists exactly when the change does.
+pub async fn append(
+    tx: &mut Tx,
+    actor: &Actor,
+    meta: &RequestMeta,
+    entry: Entry,
+    now: Timestamp,
+) -> Result<()> {
+    let head = sqlx::query(
+        "update audit_head set seq = seq + 1 where audit_head_id = 1 returning seq, hash",
+    )
+    .fetch_one(&mut **tx)
+    .await
+    .context("Failed to lock the audit chain head")?;
+    let seq: i64 = head.try_get("seq").context("audit_head.seq")?;
+    let prev_hash: String = head.try_get("hash").context("audit_head.hash")?;
+
+    let (actor_type, actor_id, actor_label) = actor.parts();
+    let detail_text = entry.detail.to_string();
+    let mut record = Record {
+        seq,
+        event_id: crate::secret::new_id(),
+        event: entry.event.name().to_owned(),
+        outcome: entry.outcome.as_str().to_owned(),
+        actor_type: actor_type.to_owned(),
+        actor_id: actor_id.map(str::to_owned),
+        actor_label: actor_label.map(str::to_owned),
+        target_type: entry.target.as_ref().map(|t| t.kind.to_owned()),
+        target_id: entry.target.map(|t| t.id),
+        ip: meta.ip.clone(),
+        user_agent: meta.user_agent.as_ref().map(|ua| ua.chars().take(512).collect()),
+        request_id: meta.request_id.clone(),
+        detail: Value::Null,
+        created_at: now,
+        prev_hash,
+        hash: String::new(),
+    };
+    record.hash = row_hash(&record, &detail_text);
+
+    sqlx::query(
+        "insert into audit_event (seq, event_id, event, outcome, actor_type, actor_id, actor_label, \
+         target_type, target_id, ip, user_agent, request_id, detail, created_at, prev_hash, hash) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(record.seq)
+    .bind(&record.event_id)
+    .bind(&record.event)
+    .bind(&record.outcome)
+    .bind(&record.actor_type)
+    .bind(&record.actor_id)
+    .bind(&record.actor_label)
+    .bind(&record.target_type)
+    .bind(&record.target_id)
+    .bind(&record.ip)
+    .bind(&record.user_agent)
+    .bind(&record.request_id)
+    .bind(&detail_text)
+    .bind(record.created_at.millis())
+    .bind(&record.prev_hash)
+    .bind(&record.hash)
+    .execute(&mut **tx)
+    .await
+    .context("Failed to write an audit event")?;
+
+    sqlx::query("update audit_head set hash = $1 where audit_head_id = 1")
+        .bind(&record.hash)
+        .execute(&mut **tx)
+        .await
+        .context("Failed to advance the audit chain head")?;
+    Ok(())
+}
+
+const COLUMNS: &str = "seq, event_id, event, outcome, actor_type, actor_id, actor_label, target_type, \
+     target_id, ip, user_agent, request_id, detail, created_at, prev_hash, hash";
+
+fn decode(row: &sqlx::any::AnyRow) -> Result<(Record, String)> {
+    let detail_text: String = row.try_get("detail").context("audit_event.detail")?;
+    let record = Record {
+        seq: row.try_get("seq").context("audit_event.seq")?,
+        event_id: row.try_get("event_id").context("audit_event.event_id")?,
+        event: row.try_get("event").context("audit_event.event")?,
+        outcome: row.try_get("outcome").context("audit_event.outcome")?,
+        actor_type: row.try_get("actor_type").context("audit_event.actor_type")?,
+        actor_id: row.try_get("actor_id").context("audit_event.actor_id")?,
+        actor_label: row.try_get("actor_label").context("audit_event.actor_label")?,
+        target_type: row.try_get("target_type").context("audit_event.target_type")?,
+        target_id: row.try_get("target_id").context("audit_event.target_id")?,
+        ip: row.try_get("ip").context("audit_event.ip")?,
+        user_agent: row.try_get("user_agent").context("audit_event.user_agent")?,
+        request_id: row.try_get("request_id").context("audit_event.request_id")?,
+        detail: serde_json::from_str(&detail_text).unwrap_or(Value::Null),
+        created_at: Timestamp::from_millis(row.try_get("created_at").context("audit_event.created_at")?),
+        prev_hash: row.try_get("prev_hash").context("audit_event.prev_hash")?,
+        hash: row.try_get("hash").context("audit_event.hash")?,
+    };
+    Ok((record, detail_text))
+}
+
+/// Newest first; `before` is the `seq` of the last row of the previous page.
+pub async fn list(
+    identity: &crate::Identity,
+    principal: &crate::Principal,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Record>> {
+    principal.authorize(crate::Action::ViewAudit)?;
+    let limit = limit.clamp(1, 500);
+    let sql = format!(
+        "select {COLUMNS} from audit_event where seq < $1 order by seq desc limit $2"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(identity.db().pool())
+        .await
+        .context("Failed to read audit events")?;
+    rows.iter().map(|r| decode(r).map(|(rec, _)| rec)).collect()
+}
+
+/// The outcome of checking the chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    pub checked: i64,
+    /// The first row whose hash or link does not hold, if any.
+    pub first_broken: Option<i64>,
+}
+
+/// Recomputes every hash and link from the first row to the head.
+pub async fn verify(identity: &crate::Identity) -> Result<Verification> {
+    let sql = format!("select {COLUMNS} from audit_event where seq > $1 order by seq limit 1000");
+    let mut after = 0_i64;
+    let mut expected_prev: Option<String> = None;
+    let mut checked = 0_i64;
+    loop {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(after)
+            .fetch_all(identity.db().pool())
+            .await
+            .context("Failed to read audit events")?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            let (record, detail_text) = decode(row)?;
+            let linked = expected_prev.as_ref().is_none_or(|p| *p == record.prev_hash)
+                && record.seq == after + 1;
+            if !linked || row_hash(&record, &detail_text) != record.hash {
+                return Ok(Verification {
+                    checked,
+                    first_broken: Some(record.seq),
+                });
+            }
+            checked += 1;
+            after = record.seq;
+            expected_prev = Some(record.hash);
+        }
+    }
+    let head = sqlx::query("select seq, hash from audit_head where audit_head_id = 1")
+        .fetch_one(identity.db().pool())
+        .await
+        .context("Failed to read the audit chain head")?;
+    let head_seq: i64 = head.try_get("seq").context("audit_head.seq")?;
+    let head_hash: String = head.try_get("hash").context("audit_head.hash")?;
+    let head_ok = head_seq == after && expected_prev.as_ref().is_none_or(|h| *h == head_hash);
+    Ok(Verification {
+        checked,
+        first_broken: (!head_ok).then_some(after + 1),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_names_are_unique_and_dotted() {
+        let names: std::collections::HashSet<_> = Event::ALL.iter().map(|e| e.name()).collect();
+        assert_eq!(names.len(), Event::ALL.len());
+        assert!(names.iter().all(|n| n.contains('.')));
+    }
+
+    #[test]
+    fn hash_covers_every_field() {
+        let base = Record {
+            seq: 1,
+            event_id: "e".into(),
+            event: "staff.created".into(),
+            outcome: "success".into(),
+            actor_type: "system".into(),
+            actor_id: None,
+            actor_label: None,
+            target_type: Some("staff".into()),
+            target_id: Some("s".into()),
+            ip: None,
+            user_agent: None,
+            request_id: None,
+            detail: Value::Null,
+            created_at: Timestamp::from_millis(1),
+            prev_hash: "0".into(),
+            hash: String::new(),
+        };
+        let h = row_hash(&base, "{}");
+        assert_ne!(h, row_hash(&base, "{\"a\":1}"));
+        let mut other = base.clone();
+        other.target_id = Some("t".into());
+        assert_ne!(h, row_hash(&other, "{}"));
+        other = base.clone();
+        other.prev_hash = "1".into();
+        assert_ne!(h, row_hash(&other, "{}"));
+    }
+}

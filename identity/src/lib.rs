@@ -1,0 +1,109 @@
+//! Portcullis's domain and storage: staff, sessions, API keys, authorization and the audit chain.
+//!
+//! No HTTP and no UI live here; both front doors (the dashboard's server functions and the REST API)
+//! call these functions. Every mutation writes its audit event in the same transaction as the change.
+
+pub mod api_keys;
+pub mod audit;
+pub mod authz;
+pub mod db;
+pub mod email;
+pub mod error;
+pub mod password;
+pub mod secret;
+pub mod sessions;
+pub mod staff;
+pub mod time;
+
+use std::sync::Arc;
+
+pub use authz::{Action, Principal, Role};
+pub use db::{Backend, Db};
+pub use error::{Error, Result};
+pub use time::Timestamp;
+
+/// Tunables that come from configuration.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// A staff session ends after this long without a request (seconds).
+    pub session_idle_secs: i64,
+    /// A staff session ends this long after sign-in, whatever the activity (seconds).
+    pub session_absolute_secs: i64,
+    /// Failed sign-ins are counted over this window (seconds).
+    pub throttle_window_secs: i64,
+    /// Failed sign-ins for one email within the window before further attempts are refused.
+    pub throttle_per_account: i64,
+    /// Failed sign-ins from one IP address within the window before further attempts are refused.
+    pub throttle_per_ip: i64,
+    /// How long an invitation link stays valid (seconds).
+    pub invitation_secs: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            session_idle_secs: 60 * 60,
+            session_absolute_secs: 12 * 60 * 60,
+            throttle_window_secs: 15 * 60,
+            throttle_per_account: 5,
+            throttle_per_ip: 50,
+            invitation_secs: 7 * 24 * 60 * 60,
+        }
+    }
+}
+
+/// The handle every front door holds: database, password hasher and settings. Cheap to clone.
+#[derive(Clone)]
+pub struct Identity {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    hasher: password::Hasher,
+    settings: Settings,
+}
+
+impl Identity {
+    /// Connects to `database_url` (sqlite:… or postgres:…) and runs the migrations.
+    pub async fn open(database_url: &str, settings: Settings) -> Result<Self> {
+        let db = Db::connect(database_url).await?;
+        db.migrate().await?;
+        Ok(Self::new(db, settings))
+    }
+
+    pub fn new(db: Db, settings: Settings) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                hasher: password::Hasher::new(),
+                settings,
+            }),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    pub(crate) fn hasher(&self) -> &password::Hasher {
+        &self.inner.hasher
+    }
+
+    /// True when the database answers.
+    pub async fn ready(&self) -> bool {
+        self.db().ping().await.is_ok()
+    }
+}
+
+/// Where a request came from; recorded with every audit event.
+#[derive(Clone, Debug, Default)]
+pub struct RequestMeta {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
