@@ -1,0 +1,86 @@
+//! The Leptos dashboard: pages, components, and the server functions that are its RPC. Server functions
+//! stay thin — authorize, parse, call `identity`, map the result — and only exist on the server side
+//! behind the `ssr` feature.
+#![recursion_limit = "256"]
+
+pub mod api;
+pub mod components;
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+use leptos::prelude::*;
+use leptos_meta::{Link, MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::path;
+
+use components::layout::DashboardLayout;
+use pages::{
+    accept_invite::AcceptInvitePage, audit::AuditPage, coming_soon::ComingSoon, home::HomePage,
+    login::LoginPage, staff::StaffPage,
+};
+
+/// The HTML document around the app, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    ssr::provide_csp_nonce();
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body class="min-h-screen bg-slate-50 text-slate-900 antialiased dark:bg-slate-950 dark:text-slate-100">
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Tell browser tests (and anyone curious) that the WASM has taken over the page.
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+    view! {
+        <Stylesheet id="leptos" href="/pkg/portcullis.css" />
+        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg" />
+        <Title formatter=|text: String| if text.is_empty() { "Portcullis".to_owned() } else { format!("{text} · Portcullis") } />
+        <Router>
+            <Routes fallback=|| view! { <pages::NotFound /> }>
+                <Route path=path!("/login") view=LoginPage />
+                <Route path=path!("/accept-invite") view=AcceptInvitePage />
+                <ParentRoute path=path!("") view=DashboardLayout>
+                    <Route path=path!("") view=HomePage />
+                    <Route path=path!("staff") view=StaffPage />
+                    <Route path=path!("audit") view=AuditPage />
+                    <Route
+                        path=path!("applications")
+                        view=|| view! { <ComingSoon title="Applications" issue="Applications" /> }
+                    />
+                    <Route
+                        path=path!("users")
+                        view=|| view! { <ComingSoon title="Users" issue="Shared user pool" /> }
+                    />
+                    <Route
+                        path=path!("impersonation")
+                        view=|| view! { <ComingSoon title="Impersonation" issue="Audited impersonation" /> }
+                    />
+                    <Route
+                        path=path!("settings")
+                        view=|| view! { <ComingSoon title="Settings" issue="Applications" /> }
+                    />
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}

@@ -340,87 +340,73 @@ async fn ensure_an_owner_remains(tx: &mut Tx) -> Result<()> {
     Ok(())
 }
 
-pub async fn change_role(
+/// A change to a staff member; absent fields stay as they are.
+#[derive(Clone, Debug, Default)]
+pub struct Change {
+    pub role: Option<Role>,
+    /// `Some(false)` disables (and ends their sessions), `Some(true)` re-enables.
+    pub enabled: Option<bool>,
+}
+
+/// Applies `change` in one transaction: either all of it happens, with its audit events, or none.
+/// The last active owner can be neither demoted nor disabled.
+pub async fn update(
     identity: &Identity,
     principal: &Principal,
     meta: &RequestMeta,
     staff_id: &str,
-    role: &str,
+    change: Change,
     now: Timestamp,
 ) -> Result<Staff> {
     principal.authorize(Action::ManageStaff)?;
-    let role = Role::parse(role)?;
     let mut tx = identity.db().begin().await?;
     lock_owners(&mut tx).await?;
     let before = find(&mut tx, staff_id).await?;
-    if before.role == role {
-        return Ok(before);
-    }
-    sqlx::query("update staff set role = $1, updated_at = $2 where staff_id = $3")
-        .bind(role.as_str())
-        .bind(now.millis())
-        .bind(staff_id)
-        .execute(&mut *tx)
-        .await
-        .context("Failed to change a staff role")?;
-    ensure_an_owner_remains(&mut tx).await?;
-    audit::append(
-        &mut tx,
-        &principal.actor(),
-        meta,
-        Entry::success(
+    let mut after = before.clone();
+    let mut events = Vec::new();
+
+    if let Some(role) = change.role.filter(|r| *r != before.role) {
+        after.role = role;
+        events.push(Entry::success(
             Event::StaffRoleChanged,
             Some(Target::staff(staff_id)),
             json!({ "before": { "role": before.role }, "after": { "role": role } }),
-        ),
-        now,
-    )
-    .await?;
-    tx.commit().await.context("Failed to commit a role change")?;
-    Ok(Staff {
-        role,
-        updated_at: now,
-        ..before
-    })
-}
-
-/// Disables (`enabled = false`) or re-enables a staff member. Disabling ends their sessions.
-pub async fn set_enabled(
-    identity: &Identity,
-    principal: &Principal,
-    meta: &RequestMeta,
-    staff_id: &str,
-    enabled: bool,
-    now: Timestamp,
-) -> Result<Staff> {
-    principal.authorize(Action::ManageStaff)?;
-    let mut tx = identity.db().begin().await?;
-    lock_owners(&mut tx).await?;
-    let before = find(&mut tx, staff_id).await?;
-    let status = match (enabled, before.status) {
-        (false, Status::Disabled) | (true, Status::Active) | (true, Status::Invited) => return Ok(before),
-        (false, _) => Status::Disabled,
+        ));
+    }
+    let status = match (change.enabled, before.status) {
+        (Some(false), Status::Active | Status::Invited) => Some(Status::Disabled),
         // An invited member never chose a password; re-enabling returns them to `invited`.
-        (true, Status::Disabled) => {
-            let has_password: Option<String> =
-                sqlx::query("select password_hash from staff where staff_id = $1")
-                    .bind(staff_id)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .and_then(|r| r.try_get("password_hash"))
-                    .context("Failed to read a staff member")?;
-            if has_password.is_some() { Status::Active } else { Status::Invited }
-        }
+        (Some(true), Status::Disabled) => Some(if has_password(&mut tx, staff_id).await? {
+            Status::Active
+        } else {
+            Status::Invited
+        }),
+        _ => None,
     };
-    sqlx::query("update staff set status = $1, updated_at = $2 where staff_id = $3")
-        .bind(status.as_str())
+    if let Some(status) = status {
+        after.status = status;
+        let event = if status == Status::Disabled { Event::StaffDisabled } else { Event::StaffEnabled };
+        events.push(Entry::success(
+            event,
+            Some(Target::staff(staff_id)),
+            json!({ "before": { "status": before.status }, "after": { "status": status } }),
+        ));
+    }
+    if events.is_empty() {
+        return Ok(before);
+    }
+    after.updated_at = now;
+
+    sqlx::query("update staff set role = $1, status = $2, updated_at = $3 where staff_id = $4")
+        .bind(after.role.as_str())
+        .bind(after.status.as_str())
         .bind(now.millis())
         .bind(staff_id)
         .execute(&mut *tx)
         .await
-        .context("Failed to change a staff status")?;
-    if status == Status::Disabled {
-        ensure_an_owner_remains(&mut tx).await?;
+        .context("Failed to update a staff member")?;
+    ensure_an_owner_remains(&mut tx).await?;
+    if after.status == Status::Disabled {
         sqlx::query("update staff_session set revoked_at = $1 where staff_id = $2 and revoked_at is null")
             .bind(now.millis())
             .bind(staff_id)
@@ -428,23 +414,20 @@ pub async fn set_enabled(
             .await
             .context("Failed to end a disabled member's sessions")?;
     }
-    let event = if enabled { Event::StaffEnabled } else { Event::StaffDisabled };
-    audit::append(
-        &mut tx,
-        &principal.actor(),
-        meta,
-        Entry::success(
-            event,
-            Some(Target::staff(staff_id)),
-            json!({ "before": { "status": before.status }, "after": { "status": status } }),
-        ),
-        now,
-    )
-    .await?;
-    tx.commit().await.context("Failed to commit a status change")?;
-    Ok(Staff {
-        status,
-        updated_at: now,
-        ..before
-    })
+    let actor = principal.actor();
+    for entry in events {
+        audit::append(&mut tx, &actor, meta, entry, now).await?;
+    }
+    tx.commit().await.context("Failed to commit a staff change")?;
+    Ok(after)
+}
+
+async fn has_password(tx: &mut Tx, staff_id: &str) -> Result<bool> {
+    let hash: Option<String> = sqlx::query("select password_hash from staff where staff_id = $1")
+        .bind(staff_id)
+        .fetch_one(&mut **tx)
+        .await
+        .and_then(|r| r.try_get("password_hash"))
+        .context("Failed to read a staff member")?;
+    Ok(hash.is_some())
 }

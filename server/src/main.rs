@@ -1,1 +1,178 @@
-fn main(){}
+//! `portcullis`: the server and its administrative commands.
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use identity::audit::Actor;
+use identity::{Identity, RequestMeta, Role, Timestamp};
+use secrecy::{ExposeSecret, SecretString};
+use server::{Application, Config, startup, telemetry};
+use std::io::BufRead;
+
+#[derive(Parser)]
+#[command(name = "portcullis", version, about = "Identity control plane for products with many surfaces")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Manage dashboard staff accounts.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+    /// Manage environment admin keys for the management API.
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
+    /// Inspect the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Create an active staff member. The password is read from standard input (first line), or from
+    /// the environment variable named by --password-env; never from the command line.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// owner, operator, support or auditor
+        #[arg(long)]
+        role: String,
+        #[arg(long, value_name = "VAR")]
+        password_env: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Create a key carrying a staff role. Prints the key once, alone on the last line.
+    Create {
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain and report the first broken link, if any.
+    Verify,
+}
+
+#[tokio::main]
+async fn main() {
+    telemetry::init();
+    if let Err(e) = run(Cli::parse()).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            open(&config).await?;
+            println!("Database is up to date.");
+            Ok(())
+        }
+        Command::Staff {
+            command: StaffCommand::Create { email, role, password_env },
+        } => {
+            let role = Role::parse(&role)?;
+            let password = read_password(password_env.as_deref())?;
+            let identity = open(&config).await?;
+            let staff = identity::staff::create(
+                &identity,
+                &Actor::System,
+                &cli_meta(),
+                &email,
+                role,
+                password,
+                Timestamp::now(),
+            )
+            .await?;
+            println!("Created {} ({}) with id {}.", staff.email, staff.role.as_str(), staff.id);
+            Ok(())
+        }
+        Command::ApiKey {
+            command: ApiKeyCommand::Create { role, name },
+        } => {
+            let role = Role::parse(&role)?;
+            let identity = open(&config).await?;
+            let key = identity::api_keys::create(&identity, &Actor::System, &cli_meta(), &name, role, Timestamp::now()).await?;
+            println!("Created API key {:?} ({}) with id {}. It is shown only this once:", key.name, key.role.as_str(), key.id);
+            println!("{}", key.key.expose_secret());
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let identity = open(&config).await?;
+            let report = identity::audit::verify(&identity).await?;
+            match report.first_broken {
+                None => {
+                    println!("intact: {} events checked", report.checked);
+                    Ok(())
+                }
+                Some(seq) => bail!("broken: the chain does not hold at event #{seq} ({} events before it are intact)", report.checked),
+            }
+        }
+    }
+}
+
+async fn open(config: &Config) -> anyhow::Result<Identity> {
+    Identity::open(&config.database_url, config.settings.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!(app::ssr::error_chain(&e)))
+}
+
+fn cli_meta() -> RequestMeta {
+    RequestMeta {
+        ip: None,
+        user_agent: Some(format!("portcullis-cli/{}", env!("CARGO_PKG_VERSION"))),
+        request_id: None,
+    }
+}
+
+fn read_password(env_var: Option<&str>) -> anyhow::Result<SecretString> {
+    let password = match env_var {
+        Some(var) => std::env::var(var).with_context(|| format!("environment variable {var} is not set"))?,
+        None => {
+            eprintln!("Password (read from standard input):");
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).context("reading the password")?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    Ok(SecretString::from(password))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    let url = app.public_url().to_owned();
+    tracing::info!(%url, "Portcullis is listening");
+    if identity::staff::count(&app.state.identity).await? == 0 {
+        println!(
+            "\nNo staff accounts yet. Create the first owner (password read from standard input):\n\n    \
+             target/release/portcullis staff create --email you@example.com --role owner\n\n\
+             then sign in at {url}/login\n"
+        );
+    } else {
+        println!("\nPortcullis is running at {url}\n");
+    }
+    app.run_until_stopped(startup::shutdown_signal()).await?;
+    Ok(())
+}

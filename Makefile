@@ -1,0 +1,56 @@
+# Portcullis — `make run` to run it, `make test` to test everything. Both set up what is missing.
+SHELL := /bin/bash
+CARGO_TARGET_DIR ?= $(CURDIR)/target
+FRONT_TARGET_DIR ?= $(CARGO_TARGET_DIR)/front
+export CARGO_TARGET_DIR FRONT_TARGET_DIR
+export PATH := $(CURDIR)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+export LEPTOS_OUTPUT_NAME := portcullis
+export LEPTOS_SITE_ROOT := target/site
+
+.PHONY: run build test setup setup-test site test-unit test-integration test-e2e lint fmt
+
+## Build the release binary and the site, then run Portcullis on embedded SQLite (./data).
+run: build
+	target/release/portcullis serve
+
+## The release build: target/release/portcullis serves the dashboard from target/site.
+build: setup site
+	cargo build -p server --release
+	@if [ "$(CARGO_TARGET_DIR)" != "$(CURDIR)/target" ]; then \
+	  mkdir -p target/release && cp -f "$(CARGO_TARGET_DIR)/release/portcullis" target/release/portcullis; fi
+
+## Every test: unit, integration on SQLite and PostgreSQL, end-to-end in Chromium.
+test: setup setup-test site test-unit test-integration test-e2e
+
+setup:
+	@scripts/setup.sh
+
+setup-test:
+	@scripts/setup-test.sh
+
+site:
+	@scripts/build-site.sh
+
+test-unit:
+	cargo test -p identity --lib
+	cargo test -p app --features ssr --lib
+	cargo test -p server --lib --bins
+
+## The server's integration suite; each test runs once on SQLite and once on PostgreSQL.
+test-integration:
+	cargo test -p server --test api -- --test-threads 4
+
+## Playwright drives Debian's Chromium through the dashboard served by the debug binary.
+test-e2e:
+	cargo build -p server
+	cd end2end && PORTCULLIS_BIN="$(CARGO_TARGET_DIR)/debug/portcullis" npx playwright test
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy -p identity -p server --all-targets -- -D warnings
+	cargo clippy -p app --features ssr --all-targets -- -D warnings
+	cargo clippy -p frontend --target wasm32-unknown-unknown --target-dir "$(FRONT_TARGET_DIR)" -- -D warnings
+
+fmt:
+	cargo fmt --all

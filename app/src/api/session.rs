@@ -1,0 +1,30 @@
+use super::{AppError, Viewer};
+use leptos::prelude::*;
+
+/// Who is signed in, or `None`.
+#[server(prefix = "/rpc", endpoint = "me")]
+pub async fn me() -> Result<Option<Viewer>, AppError> {
+    use identity::Action;
+    let call = crate::ssr::call()?;
+    Ok(call.current.map(|c| Viewer {
+        staff_id: c.principal.staff_id().unwrap_or_default().to_owned(),
+        email: match &c.principal.kind {
+            identity::authz::PrincipalKind::Staff { email, .. } => email.clone(),
+            identity::authz::PrincipalKind::ApiKey { name, .. } => name.clone(),
+        },
+        role: c.principal.role.as_str().to_owned(),
+        role_label: c.principal.role.label().to_owned(),
+        can_view_staff: c.principal.can(Action::ViewStaff),
+        can_manage_staff: c.principal.can(Action::ManageStaff),
+        can_view_audit: c.principal.can(Action::ViewAudit),
+        can_view_settings: c.principal.can(Action::ViewSettings),
+        csrf: c.csrf_token,
+    }))
+}
+
+/// The CSRF token that the signed-out forms (sign-in, accept invitation) must carry. It is the value
+/// of the `pc_csrf` cookie the server set on this request (double-submit).
+#[server(prefix = "/rpc", endpoint = "form_token")]
+pub async fn form_token() -> Result<String, AppError> {
+    Ok(crate::ssr::call()?.form_token)
+}

@@ -1,0 +1,166 @@
+//! The signed-in dashboard frame: navigation, the staff menu, and the page outlet.
+
+use crate::api::Viewer;
+use crate::api::session::me;
+use leptos::prelude::*;
+use leptos_router::components::{A, Outlet};
+
+/// The signed-in staff member, loaded once per page and shared with the pages below the layout.
+#[derive(Clone, Copy)]
+pub struct MeResource(pub Resource<Result<Option<Viewer>, crate::api::AppError>>);
+
+/// Waits for the signed-in staff member and renders `f` with them.
+pub fn with_me<V: IntoView + 'static>(f: impl Fn(Viewer) -> V + Send + Sync + Clone + 'static) -> impl IntoView {
+    let me = expect_context::<MeResource>().0;
+    view! {
+        <Suspense fallback=|| ()>
+            {move || {
+                let f = f.clone();
+                Suspend::new(async move {
+                    match me.await {
+                        Ok(Some(me)) => f(me).into_any(),
+                        _ => ().into_any(),
+                    }
+                })
+            }}
+        </Suspense>
+    }
+}
+
+const NAV: [(&str, &str); 7] = [
+    ("/", "Home"),
+    ("/applications", "Applications"),
+    ("/users", "Users"),
+    ("/impersonation", "Impersonation"),
+    ("/audit", "Audit log"),
+    ("/staff", "Staff"),
+    ("/settings", "Settings"),
+];
+
+#[component]
+pub fn DashboardLayout() -> impl IntoView {
+    let me = Resource::new(|| (), |_| me());
+    provide_context(MeResource(me));
+    let nav_open = RwSignal::new(false);
+    view! {
+        <a href="#main" class="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:z-50 focus:rounded focus:bg-white focus:px-3 focus:py-2 focus:text-slate-900">
+            "Skip to content"
+        </a>
+        <div class="min-h-screen md:flex">
+            <aside class="border-b border-slate-200 bg-white md:w-60 md:shrink-0 md:border-b-0 md:border-r dark:border-slate-800 dark:bg-slate-900">
+                <div class="flex items-center justify-between px-4 py-4">
+                    <a href="/" class="flex items-center gap-2 text-lg font-semibold">
+                        <span aria-hidden="true" class="inline-block h-6 w-6 rounded bg-indigo-600"></span>
+                        "Portcullis"
+                    </a>
+                    <button
+                        type="button"
+                        class="rounded-md p-2 text-sm md:hidden"
+                        aria-controls="main-nav"
+                        aria-expanded=move || nav_open.get().to_string()
+                        on:click=move |_| nav_open.update(|o| *o = !*o)
+                    >
+                        "Menu"
+                    </button>
+                </div>
+                <nav
+                    id="main-nav"
+                    aria-label="Main"
+                    class=move || {
+                        if nav_open.get() { "block px-2 pb-4" } else { "hidden px-2 pb-4 md:block" }
+                    }
+                >
+                    <ul class="space-y-1">
+                        {NAV
+                            .into_iter()
+                            .map(|(href, label)| {
+                                view! {
+                                    <li>
+                                        <A
+                                            href=href
+                                            exact=true
+                                            attr:class="block rounded-md px-3 py-2 text-sm font-medium text-slate-700 hover:bg-slate-100 aria-[current=page]:bg-indigo-50 aria-[current=page]:text-indigo-700 dark:text-slate-300 dark:hover:bg-slate-800 dark:aria-[current=page]:bg-slate-800 dark:aria-[current=page]:text-white"
+                                        >
+                                            {label}
+                                        </A>
+                                    </li>
+                                }
+                            })
+                            .collect_view()}
+                    </ul>
+                </nav>
+            </aside>
+            <div class="flex min-w-0 flex-1 flex-col">
+                <header class="flex items-center justify-end border-b border-slate-200 bg-white px-4 py-3 dark:border-slate-800 dark:bg-slate-900">
+                    <Suspense fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            match me.await {
+                                Ok(Some(me)) => view! { <StaffMenu me /> }.into_any(),
+                                _ => view! {
+                                    <a class="text-sm underline" href="/login">"Sign in"</a>
+                                }.into_any(),
+                            }
+                        })}
+                    </Suspense>
+                </header>
+                <main id="main" class="mx-auto w-full max-w-6xl flex-1 px-4 py-8 sm:px-8">
+                    <Outlet />
+                </main>
+            </div>
+        </div>
+    }
+}
+
+/// The signed-in staff member's menu: who they are, their role, and sign out (a plain form POST, so
+/// it works before the WASM arrives too).
+#[component]
+fn StaffMenu(me: Viewer) -> impl IntoView {
+    let open = RwSignal::new(false);
+    view! {
+        <div
+            class="relative"
+            on:keydown=move |ev| {
+                if ev.key() == "Escape" {
+                    open.set(false);
+                }
+            }
+        >
+            <button
+                type="button"
+                id="staff-menu-button"
+                class="flex items-center gap-2 rounded-md px-3 py-1.5 text-sm hover:bg-slate-100 focus-visible:outline focus-visible:outline-2 focus-visible:outline-indigo-600 dark:hover:bg-slate-800"
+                aria-haspopup="true"
+                aria-controls="staff-menu"
+                aria-expanded=move || open.get().to_string()
+                on:click=move |_| open.update(|o| *o = !*o)
+            >
+                <span data-testid="staff-email">{me.email.clone()}</span>
+                <span class="rounded bg-slate-200 px-1.5 py-0.5 text-xs dark:bg-slate-700">{me.role.clone()}</span>
+            </button>
+            <div
+                id="staff-menu"
+                role="menu"
+                class=move || {
+                    if open.get() {
+                        "absolute right-0 z-10 mt-2 w-64 rounded-md border border-slate-200 bg-white p-3 shadow-lg dark:border-slate-700 dark:bg-slate-900"
+                    } else {
+                        "hidden"
+                    }
+                }
+            >
+                <p class="text-sm font-medium">{me.email.clone()}</p>
+                <p class="mb-3 text-xs text-slate-500 dark:text-slate-400">{me.role_label.clone()}</p>
+                <form method="post" action="/auth/logout">
+                    <input type="hidden" name="csrf" value=me.csrf.clone() />
+                    <button
+                        type="submit"
+                        role="menuitem"
+                        class="w-full rounded-md px-3 py-2 text-left text-sm hover:bg-slate-100 dark:hover:bg-slate-800"
+                    >
+                        "Sign out"
+                    </button>
+                </form>
+            </div>
+        </div>
+    }
+}

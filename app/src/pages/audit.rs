@@ -1,0 +1,65 @@
+use crate::api::audit::recent_audit;
+use crate::components::ui::{Alert, BUTTON_QUIET, PageHeader};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+pub fn AuditPage() -> impl IntoView {
+    let before = RwSignal::new(None::<i64>);
+    let events = Resource::new(move || before.get(), recent_audit);
+    view! {
+        <Title text="Audit log" />
+        <PageHeader title="Audit log" subtitle="Every sign-in and change, newest first. Each row is chained to the one before it." />
+        <Suspense fallback=|| view! { <p class="text-sm">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match events.await {
+                    Err(e) => view! { <Alert message=e.message /> }.into_any(),
+                    Ok(rows) => {
+                        let next = rows.last().map(|r| r.seq);
+                        let full = rows.len() == 50;
+                        view! {
+                            <div class="overflow-x-auto rounded-lg border border-slate-200 dark:border-slate-800">
+                                <table class="min-w-full divide-y divide-slate-200 text-sm dark:divide-slate-800" data-testid="audit-table">
+                                    <thead class="bg-slate-100 text-left dark:bg-slate-900">
+                                        <tr>
+                                            <th scope="col" class="px-3 py-2">"#"</th>
+                                            <th scope="col" class="px-3 py-2">"Time (UTC)"</th>
+                                            <th scope="col" class="px-3 py-2">"Event"</th>
+                                            <th scope="col" class="px-3 py-2">"Outcome"</th>
+                                            <th scope="col" class="px-3 py-2">"Actor"</th>
+                                            <th scope="col" class="px-3 py-2">"Target"</th>
+                                            <th scope="col" class="px-3 py-2">"IP"</th>
+                                            <th scope="col" class="px-3 py-2">"Detail"</th>
+                                        </tr>
+                                    </thead>
+                                    <tbody class="divide-y divide-slate-100 dark:divide-slate-800">
+                                        {rows.into_iter().map(|r| view! {
+                                            <tr>
+                                                <td class="px-3 py-2 tabular-nums">{r.seq}</td>
+                                                <td class="whitespace-nowrap px-3 py-2 tabular-nums">{r.created_at}</td>
+                                                <td class="px-3 py-2 font-mono">{r.event}</td>
+                                                <td class="px-3 py-2">{r.outcome}</td>
+                                                <td class="px-3 py-2">{r.actor}</td>
+                                                <td class="px-3 py-2 font-mono text-xs">{r.target.unwrap_or_default()}</td>
+                                                <td class="px-3 py-2">{r.ip.unwrap_or_default()}</td>
+                                                <td class="max-w-xs truncate px-3 py-2 font-mono text-xs" title=r.detail.clone()>{r.detail.clone()}</td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                            <div class="mt-4 flex gap-2">
+                                <Show when=move || before.get().is_some()>
+                                    <button type="button" class=BUTTON_QUIET on:click=move |_| before.set(None)>"Newest"</button>
+                                </Show>
+                                <Show when=move || full>
+                                    <button type="button" class=BUTTON_QUIET on:click=move |_| before.set(next)>"Older"</button>
+                                </Show>
+                            </div>
+                        }.into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}

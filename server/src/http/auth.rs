@@ -1,0 +1,159 @@
+//! The dashboard's credential endpoints: plain form POSTs, so they work without JavaScript, each
+//! answered with a 303. Sign-in failures all show one generic message.
+
+use super::AppState;
+use super::edge::{append_cookie, clear_session_cookie, session_cookie};
+use app::ssr::RequestContext;
+use axum::extract::{Extension, Form, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::post;
+use axum::Router;
+use identity::{Error, Timestamp};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/login", post(login))
+        .route("/auth/logout", post(logout))
+        .route("/auth/accept-invite", post(accept_invite))
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+fn form_token_ok(rc: &RequestContext, submitted: &str) -> bool {
+    !submitted.is_empty() && identity::secret::constant_time_eq(submitted, &rc.form_token)
+}
+
+async fn login(
+    State(state): State<AppState>,
+    Extension(rc): Extension<RequestContext>,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    if !form_token_ok(&rc, &form.csrf) {
+        return Redirect::to("/login?error=csrf").into_response();
+    }
+    let result = identity::sessions::sign_in(
+        &state.identity,
+        &rc.meta,
+        &form.email,
+        SecretString::from(form.password),
+        Timestamp::now(),
+    )
+    .await;
+    state.metrics.sign_in(result.is_ok());
+    match result {
+        Ok(session) => {
+            let mut res = Redirect::to("/").into_response();
+            let max_age = state.identity.settings().session_absolute_secs;
+            use secrecy::ExposeSecret;
+            append_cookie(
+                &mut res,
+                session_cookie(session.token.expose_secret().to_owned(), max_age, state.secure_cookies()),
+            );
+            res
+        }
+        Err(Error::Throttled { .. }) => Redirect::to("/login?error=throttled").into_response(),
+        Err(Error::InvalidCredentials) => Redirect::to("/login?error=invalid").into_response(),
+        Err(e) => {
+            tracing::error!(error = %app::ssr::error_chain(&e), "sign-in failed");
+            Redirect::to("/login?error=unavailable").into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    Extension(rc): Extension<RequestContext>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let Some(current) = rc.current.as_ref() else {
+        return Redirect::to("/login").into_response();
+    };
+    if !identity::secret::constant_time_eq(&form.csrf, &current.csrf_token) {
+        return Redirect::to("/?error=csrf").into_response();
+    }
+    if let Err(e) = identity::sessions::sign_out(&state.identity, current, &rc.meta, Timestamp::now()).await {
+        tracing::error!(error = %app::ssr::error_chain(&e), "sign-out failed");
+        return Redirect::to("/?error=unavailable").into_response();
+    }
+    let mut res = Redirect::to("/login?notice=signed_out").into_response();
+    append_cookie(&mut res, clear_session_cookie(state.secure_cookies()));
+    res
+}
+
+#[derive(Deserialize)]
+pub struct AcceptForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn accept_invite(
+    State(state): State<AppState>,
+    Extension(rc): Extension<RequestContext>,
+    Form(form): Form<AcceptForm>,
+) -> Response {
+    let back = |message: &str| {
+        let query = serde_urlencoded_pair(&[("token", form.token.as_str()), ("error", message)]);
+        Redirect::to(&format!("/accept-invite?{query}")).into_response()
+    };
+    if !form_token_ok(&rc, &form.csrf) {
+        return back("This form has expired. Please try again.");
+    }
+    if form.password != form.password_confirm {
+        return back("The two passwords do not match.");
+    }
+    match identity::staff::accept_invitation(
+        &state.identity,
+        &rc.meta,
+        &form.token,
+        SecretString::from(form.password.clone()),
+        Timestamp::now(),
+    )
+    .await
+    {
+        Ok(_) => Redirect::to("/login?notice=invitation_accepted").into_response(),
+        Err(e @ Error::Internal { .. }) => {
+            tracing::error!(error = %app::ssr::error_chain(&e), "accepting an invitation failed");
+            back("Something went wrong on our side.")
+        }
+        Err(e) => back(&e.public_message()),
+    }
+}
+
+fn serde_urlencoded_pair(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
