@@ -405,7 +405,9 @@ pub async fn update(
         .execute(&mut *tx)
         .await
         .context("Failed to update a staff member")?;
-    ensure_an_owner_remains(&mut tx).await?;
+    if before.role == Role::Owner && before.status == Status::Active {
+        ensure_an_owner_remains(&mut tx).await?;
+    }
     if after.status == Status::Disabled {
         sqlx::query("update staff_session set revoked_at = $1 where staff_id = $2 and revoked_at is null")
             .bind(now.millis())

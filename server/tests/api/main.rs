@@ -1,0 +1,14 @@
+//! The server's integration suite: every test boots the real server on port 0 and runs twice, against
+//! a fresh SQLite file and a fresh PostgreSQL database.
+
+mod helpers;
+
+mod api;
+mod audit;
+mod csrf;
+mod ops;
+mod replicas;
+mod roles;
+mod sessions;
+mod sign_in;
+mod staff;
