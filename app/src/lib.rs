@@ -12,7 +12,7 @@ pub mod ssr;
 use leptos::prelude::*;
 use leptos_meta::{Link, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{SsrMode, path};
 
 use components::layout::DashboardLayout;
 use pages::{
@@ -55,27 +55,33 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/portcullis.css" />
         <Link rel="icon" type_="image/svg+xml" href="/favicon.svg" />
         <Title formatter=|text: String| if text.is_empty() { "Portcullis".to_owned() } else { format!("{text} · Portcullis") } />
+        // Pages render completely on the server (`SsrMode::Async`): the sign-in form and every page
+        // read without JavaScript, and hydrate when the WASM arrives.
         <Router>
             <Routes fallback=|| view! { <pages::NotFound /> }>
-                <Route path=path!("/login") view=LoginPage />
-                <Route path=path!("/accept-invite") view=AcceptInvitePage />
-                <ParentRoute path=path!("") view=DashboardLayout>
-                    <Route path=path!("") view=HomePage />
-                    <Route path=path!("staff") view=StaffPage />
-                    <Route path=path!("audit") view=AuditPage />
+                <Route ssr=SsrMode::Async path=path!("/login") view=LoginPage />
+                <Route ssr=SsrMode::Async path=path!("/accept-invite") view=AcceptInvitePage />
+                <ParentRoute ssr=SsrMode::Async path=path!("") view=DashboardLayout>
+                    <Route ssr=SsrMode::Async path=path!("") view=HomePage />
+                    <Route ssr=SsrMode::Async path=path!("staff") view=StaffPage />
+                    <Route ssr=SsrMode::Async path=path!("audit") view=AuditPage />
                     <Route
+                        ssr=SsrMode::Async
                         path=path!("applications")
                         view=|| view! { <ComingSoon title="Applications" issue="Applications" /> }
                     />
                     <Route
+                        ssr=SsrMode::Async
                         path=path!("users")
                         view=|| view! { <ComingSoon title="Users" issue="Shared user pool" /> }
                     />
                     <Route
+                        ssr=SsrMode::Async
                         path=path!("impersonation")
                         view=|| view! { <ComingSoon title="Impersonation" issue="Audited impersonation" /> }
                     />
                     <Route
+                        ssr=SsrMode::Async
                         path=path!("settings")
                         view=|| view! { <ComingSoon title="Settings" issue="Applications" /> }
                     />

@@ -26,7 +26,7 @@ async fn pages_carry_security_headers_and_a_csp_nonce(backend: Backend) {
     assert!(!csp.contains("unsafe-inline"));
     assert_eq!(h.get("x-frame-options").and_then(|v| v.to_str().ok()), Some("DENY"));
     assert_eq!(h.get("x-content-type-options").and_then(|v| v.to_str().ok()), Some("nosniff"));
-    assert_eq!(h.get("referrer-policy").and_then(|v| v.to_str().ok()), Some("no-referrer"));
+    assert_eq!(h.get("referrer-policy").and_then(|v| v.to_str().ok()), Some("same-origin"));
     assert!(h.get("x-request-id").is_some());
     let nonce = csp.split("'nonce-").nth(1).and_then(|s| s.split('\'').next()).expect("nonce").to_owned();
     let body = res.text().await.expect("body");
