@@ -39,7 +39,9 @@ test-unit:
 
 ## The server's integration suite; each test runs once on SQLite and once on PostgreSQL.
 test-integration:
+	@scripts/drop-test-databases.sh
 	cargo test -p server --test api -- --test-threads 4
+	@scripts/drop-test-databases.sh
 
 ## Playwright drives Debian's Chromium through the dashboard served by the debug binary.
 test-e2e:

@@ -27,10 +27,14 @@ pub struct RequestContext {
 
 /// Makes Leptos put the request's CSP nonce on the hydration scripts.
 pub fn provide_csp_nonce() {
-    if let Some(parts) = use_context::<http::request::Parts>() {
-        if let Some(rc) = parts.extensions.get::<RequestContext>() {
-            provide_context(leptos::nonce::Nonce::from_value(rc.csp_nonce.clone()));
-        }
+    let nonce = use_context::<http::request::Parts>().and_then(|parts| {
+        parts
+            .extensions
+            .get::<RequestContext>()
+            .map(|rc| rc.csp_nonce.clone())
+    });
+    if let Some(nonce) = nonce {
+        provide_context(leptos::nonce::Nonce::from_value(nonce));
     }
 }
 
@@ -45,7 +49,8 @@ pub struct Call {
 
 pub fn call() -> Result<Call, AppError> {
     let ctx = use_context::<ServerCtx>().ok_or_else(|| internal("server context missing"))?;
-    let parts = use_context::<http::request::Parts>().ok_or_else(|| internal("request parts missing"))?;
+    let parts =
+        use_context::<http::request::Parts>().ok_or_else(|| internal("request parts missing"))?;
     let rc = parts
         .extensions
         .get::<RequestContext>()
@@ -176,7 +181,9 @@ pub fn audit_row(r: identity::audit::Record) -> AuditRow {
             (None, Some(id)) => format!("{}: {id}", r.actor_type),
             (None, None) => r.actor_type,
         },
-        target: r.target_id.map(|id| format!("{}: {id}", r.target_type.unwrap_or_default())),
+        target: r
+            .target_id
+            .map(|id| format!("{}: {id}", r.target_type.unwrap_or_default())),
         ip: r.ip,
         detail: r.detail.to_string(),
         created_at: r.created_at.rfc3339(),

@@ -33,7 +33,11 @@ pub async fn create(
 ) -> Result<CreatedKey> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 80 {
-        return Err(Error::invalid("name", "invalid_name", "Name must be 1–80 characters."));
+        return Err(Error::invalid(
+            "name",
+            "invalid_name",
+            "Name must be 1–80 characters.",
+        ));
     }
     let key = format!("{PREFIX}{}", random_token());
     let prefix: String = key.chars().take(PREFIX.len() + 6).collect();
@@ -63,7 +67,10 @@ pub async fn create(
         meta,
         Entry::success(
             Event::ApiKeyCreated,
-            Some(Target { kind: "api_key", id: id.clone() }),
+            Some(Target {
+                kind: "api_key",
+                id: id.clone(),
+            }),
             json!({ "after": { "name": name, "role": role, "prefix": prefix } }),
         ),
         now,
@@ -80,15 +87,21 @@ pub async fn create(
 }
 
 /// Resolves a bearer key to its principal, recording when it was last used.
-pub async fn authenticate(identity: &Identity, key: &str, now: Timestamp) -> Result<Option<Principal>> {
+pub async fn authenticate(
+    identity: &Identity,
+    key: &str,
+    now: Timestamp,
+) -> Result<Option<Principal>> {
     if !key.starts_with(PREFIX) {
         return Ok(None);
     }
-    let row = sqlx::query("select api_key_id, name, role from api_key where key_hash = $1 and revoked_at is null")
-        .bind(token_hash(key))
-        .fetch_optional(identity.db().pool())
-        .await
-        .context("Failed to read an API key")?;
+    let row = sqlx::query(
+        "select api_key_id, name, role from api_key where key_hash = $1 and revoked_at is null",
+    )
+    .bind(token_hash(key))
+    .fetch_optional(identity.db().pool())
+    .await
+    .context("Failed to read an API key")?;
     let Some(row) = row else { return Ok(None) };
     let api_key_id: String = row.try_get("api_key_id").context("api_key.id")?;
     let role: String = row.try_get("role").context("api_key.role")?;

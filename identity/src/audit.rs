@@ -64,8 +64,14 @@ impl Event {
 /// Who did it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {
-    Staff { id: String, email: String },
-    ApiKey { id: String, name: String },
+    Staff {
+        id: String,
+        email: String,
+    },
+    ApiKey {
+        id: String,
+        name: String,
+    },
     /// The CLI or Portcullis itself.
     System,
     /// Someone not (yet) identified, e.g. a failed sign-in.
@@ -220,7 +226,10 @@ pub async fn append(
         target_type: entry.target.as_ref().map(|t| t.kind.to_owned()),
         target_id: entry.target.map(|t| t.id),
         ip: meta.ip.clone(),
-        user_agent: meta.user_agent.as_ref().map(|ua| ua.chars().take(512).collect()),
+        user_agent: meta
+            .user_agent
+            .as_ref()
+            .map(|ua| ua.chars().take(512).collect()),
         request_id: meta.request_id.clone(),
         detail: Value::Null,
         created_at: now,
@@ -272,16 +281,29 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<(Record, String)> {
         event_id: row.try_get("event_id").context("audit_event.event_id")?,
         event: row.try_get("event").context("audit_event.event")?,
         outcome: row.try_get("outcome").context("audit_event.outcome")?,
-        actor_type: row.try_get("actor_type").context("audit_event.actor_type")?,
+        actor_type: row
+            .try_get("actor_type")
+            .context("audit_event.actor_type")?,
         actor_id: row.try_get("actor_id").context("audit_event.actor_id")?,
-        actor_label: row.try_get("actor_label").context("audit_event.actor_label")?,
-        target_type: row.try_get("target_type").context("audit_event.target_type")?,
+        actor_label: row
+            .try_get("actor_label")
+            .context("audit_event.actor_label")?,
+        target_type: row
+            .try_get("target_type")
+            .context("audit_event.target_type")?,
         target_id: row.try_get("target_id").context("audit_event.target_id")?,
         ip: row.try_get("ip").context("audit_event.ip")?,
-        user_agent: row.try_get("user_agent").context("audit_event.user_agent")?,
-        request_id: row.try_get("request_id").context("audit_event.request_id")?,
+        user_agent: row
+            .try_get("user_agent")
+            .context("audit_event.user_agent")?,
+        request_id: row
+            .try_get("request_id")
+            .context("audit_event.request_id")?,
         detail: serde_json::from_str(&detail_text).unwrap_or(Value::Null),
-        created_at: Timestamp::from_millis(row.try_get("created_at").context("audit_event.created_at")?),
+        created_at: Timestamp::from_millis(
+            row.try_get("created_at")
+                .context("audit_event.created_at")?,
+        ),
         prev_hash: row.try_get("prev_hash").context("audit_event.prev_hash")?,
         hash: row.try_get("hash").context("audit_event.hash")?,
     };
@@ -297,9 +319,8 @@ pub async fn list(
 ) -> Result<Vec<Record>> {
     principal.authorize(crate::Action::ViewAudit)?;
     let limit = limit.clamp(1, 500);
-    let sql = format!(
-        "select {COLUMNS} from audit_event where seq < $1 order by seq desc limit $2"
-    );
+    let sql =
+        format!("select {COLUMNS} from audit_event where seq < $1 order by seq desc limit $2");
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(before.unwrap_or(i64::MAX))
         .bind(limit)
@@ -334,7 +355,9 @@ pub async fn verify(identity: &crate::Identity) -> Result<Verification> {
         }
         for row in &rows {
             let (record, detail_text) = decode(row)?;
-            let linked = expected_prev.as_ref().is_none_or(|p| *p == record.prev_hash)
+            let linked = expected_prev
+                .as_ref()
+                .is_none_or(|p| *p == record.prev_hash)
                 && record.seq == after + 1;
             if !linked || row_hash(&record, &detail_text) != record.hash {
                 return Ok(Verification {

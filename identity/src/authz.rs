@@ -186,6 +186,9 @@ mod tests {
         for role in Role::ALL {
             assert_eq!(Role::parse(role.as_str()).ok(), Some(role));
         }
-        assert_eq!(Role::parse("root").err().map(|e| e.code()), Some("invalid_role"));
+        assert_eq!(
+            Role::parse("root").err().map(|e| e.code()),
+            Some("invalid_role")
+        );
     }
 }

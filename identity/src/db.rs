@@ -123,15 +123,20 @@ fn sqlite_url(url: &str) -> Result<String> {
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path != ":memory:" {
-        if let Some(parent) = std::path::Path::new(path).parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).context("Failed to create the data directory")?;
-            }
-        }
+    let parent = std::path::Path::new(path).parent();
+    if let Some(parent) = parent.filter(|p| path != ":memory:" && !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).context("Failed to create the data directory")?;
     }
-    let mode = if query.contains("mode=") { "" } else { "mode=rwc" };
-    let sep = if query.is_empty() || mode.is_empty() { "" } else { "&" };
+    let mode = if query.contains("mode=") {
+        ""
+    } else {
+        "mode=rwc"
+    };
+    let sep = if query.is_empty() || mode.is_empty() {
+        ""
+    } else {
+        "&"
+    };
     Ok(format!("sqlite://{path}?{query}{sep}{mode}"))
 }
 

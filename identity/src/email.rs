@@ -26,9 +26,11 @@ impl Email {
                 .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
         let local_ok = !local.is_empty()
             && local.len() <= 64
-            && !local
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"' | ',' | ';' | '@'));
+            && !local.chars().any(|c| {
+                c.is_whitespace()
+                    || c.is_control()
+                    || matches!(c, '<' | '>' | '"' | ',' | ';' | '@')
+            });
         if domain_ok && local_ok {
             Ok(Self(email))
         } else {
@@ -67,7 +69,17 @@ mod tests {
 
     #[test]
     fn refuses_malformed_addresses() {
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "ada@@x.com", "ada@.com", "ada@x..com"] {
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "ada@@x.com",
+            "ada@.com",
+            "ada@x..com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }

@@ -25,10 +25,7 @@ pub enum Error {
     Throttled { retry_after_secs: i64 },
     /// A rule about the current state refused the change (e.g. the last owner).
     #[error("{message}")]
-    Conflict {
-        code: &'static str,
-        message: String,
-    },
+    Conflict { code: &'static str, message: String },
     #[error("{context}")]
     Internal {
         context: &'static str,

@@ -14,11 +14,36 @@ const MAX_LEN: usize = 256;
 
 /// A short list of passwords too common to allow (lowercased comparison).
 const COMMON: &[&str] = &[
-    "password", "password1", "password12", "password123", "password1234", "passw0rd123",
-    "1234567890", "12345678910", "0123456789", "qwertyuiop", "qwerty1234", "qwerty12345",
-    "iloveyou12", "letmein123", "welcome123", "admin12345", "administrator", "changeme123",
-    "football123", "baseball123", "sunshine123", "princess123", "dragon1234", "monkey1234",
-    "abc1234567", "trustno1234", "1q2w3e4r5t", "zaq12wsxcde", "superman123", "portcullis",
+    "password",
+    "password1",
+    "password12",
+    "password123",
+    "password1234",
+    "passw0rd123",
+    "1234567890",
+    "12345678910",
+    "0123456789",
+    "qwertyuiop",
+    "qwerty1234",
+    "qwerty12345",
+    "iloveyou12",
+    "letmein123",
+    "welcome123",
+    "admin12345",
+    "administrator",
+    "changeme123",
+    "football123",
+    "baseball123",
+    "sunshine123",
+    "princess123",
+    "dragon1234",
+    "monkey1234",
+    "abc1234567",
+    "trustno1234",
+    "1q2w3e4r5t",
+    "zaq12wsxcde",
+    "superman123",
+    "portcullis",
 ];
 
 fn argon2() -> Argon2<'static> {
@@ -145,9 +170,25 @@ mod tests {
     async fn hashes_verify_and_the_dummy_never_matches() {
         let hasher = Hasher::new();
         let hash = hasher.hash("correct horse battery".into()).await.ok();
-        assert!(hash.as_ref().is_some_and(|h| h.expose_secret().starts_with("$argon2id$v=19$m=19456,t=2,p=1$")));
-        assert!(matches!(hasher.verify("correct horse battery".into(), hash.clone()).await, Ok(true)));
-        assert!(matches!(hasher.verify("wrong horse battery".into(), hash).await, Ok(false)));
-        assert!(matches!(hasher.verify("portcullis-dummy-password".into(), None).await, Ok(false)));
+        assert!(hash.as_ref().is_some_and(|h| {
+            h.expose_secret()
+                .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
+        }));
+        assert!(matches!(
+            hasher
+                .verify("correct horse battery".into(), hash.clone())
+                .await,
+            Ok(true)
+        ));
+        assert!(matches!(
+            hasher.verify("wrong horse battery".into(), hash).await,
+            Ok(false)
+        ));
+        assert!(matches!(
+            hasher
+                .verify("portcullis-dummy-password".into(), None)
+                .await,
+            Ok(false)
+        ));
     }
 }

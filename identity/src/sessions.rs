@@ -52,7 +52,12 @@ async fn recent_failures(identity: &Identity, subject: &str, now: Timestamp) -> 
         .context("Failed to count failed sign-ins")
 }
 
-async fn is_throttled(identity: &Identity, email_key: &str, meta: &RequestMeta, now: Timestamp) -> Result<bool> {
+async fn is_throttled(
+    identity: &Identity,
+    email_key: &str,
+    meta: &RequestMeta,
+    now: Timestamp,
+) -> Result<bool> {
     let s = identity.settings();
     if recent_failures(identity, email_key, now).await? >= s.throttle_per_account {
         return Ok(true);
@@ -101,7 +106,9 @@ async fn record_failure(
         now,
     )
     .await?;
-    tx.commit().await.context("Failed to commit a failed sign-in")
+    tx.commit()
+        .await
+        .context("Failed to commit a failed sign-in")
 }
 
 /// Signs a staff member in. Unknown email, wrong password, unaccepted invitation and disabled account
@@ -199,7 +206,11 @@ pub async fn sign_in(
 
 /// Resolves a session cookie. Revoked, idle-expired, absolutely-expired sessions and sessions of
 /// staff who are no longer active resolve to `None`.
-pub async fn authenticate(identity: &Identity, token: &str, now: Timestamp) -> Result<Option<Current>> {
+pub async fn authenticate(
+    identity: &Identity,
+    token: &str,
+    now: Timestamp,
+) -> Result<Option<Current>> {
     let row = sqlx::query(
         "select s.staff_session_id, s.csrf_token, s.last_seen_at, s.expires_at, \
          st.staff_id, st.email, st.role, st.status \
@@ -211,8 +222,12 @@ pub async fn authenticate(identity: &Identity, token: &str, now: Timestamp) -> R
     .await
     .context("Failed to read a staff session")?;
     let Some(row) = row else { return Ok(None) };
-    let last_seen = Timestamp::from_millis(row.try_get("last_seen_at").context("session.last_seen_at")?);
-    let expires_at = Timestamp::from_millis(row.try_get("expires_at").context("session.expires_at")?);
+    let last_seen = Timestamp::from_millis(
+        row.try_get("last_seen_at")
+            .context("session.last_seen_at")?,
+    );
+    let expires_at =
+        Timestamp::from_millis(row.try_get("expires_at").context("session.expires_at")?);
     let status: String = row.try_get("status").context("staff.status")?;
     let idle_deadline = last_seen.plus_secs(identity.settings().session_idle_secs);
     if now >= expires_at || now >= idle_deadline || status != "active" {
@@ -244,7 +259,12 @@ pub async fn authenticate(identity: &Identity, token: &str, now: Timestamp) -> R
 }
 
 /// Ends the session behind `current`; its cookie stops working at once.
-pub async fn sign_out(identity: &Identity, current: &Current, meta: &RequestMeta, now: Timestamp) -> Result<()> {
+pub async fn sign_out(
+    identity: &Identity,
+    current: &Current,
+    meta: &RequestMeta,
+    now: Timestamp,
+) -> Result<()> {
     let mut tx = identity.db().begin().await?;
     sqlx::query("update staff_session set revoked_at = $1 where staff_session_id = $2 and revoked_at is null")
         .bind(now.millis())
@@ -257,7 +277,11 @@ pub async fn sign_out(identity: &Identity, current: &Current, meta: &RequestMeta
         &mut tx,
         &current.principal.actor(),
         meta,
-        Entry::success(Event::StaffSignedOut, target, json!({ "session_id": current.session_id })),
+        Entry::success(
+            Event::StaffSignedOut,
+            target,
+            json!({ "session_id": current.session_id }),
+        ),
         now,
     )
     .await?;

@@ -81,7 +81,10 @@ pub(crate) struct Credentials {
     pub password_hash: Option<SecretString>,
 }
 
-pub(crate) async fn find_credentials(identity: &Identity, email: &Email) -> Result<Option<Credentials>> {
+pub(crate) async fn find_credentials(
+    identity: &Identity,
+    email: &Email,
+) -> Result<Option<Credentials>> {
     let sql = format!("select {COLUMNS}, password_hash from staff where email = $1");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(email.as_str())
@@ -89,7 +92,9 @@ pub(crate) async fn find_credentials(identity: &Identity, email: &Email) -> Resu
         .await
         .context("Failed to look up a staff member")?;
     row.map(|row| {
-        let hash: Option<String> = row.try_get("password_hash").context("staff.password_hash")?;
+        let hash: Option<String> = row
+            .try_get("password_hash")
+            .context("staff.password_hash")?;
         Ok(Credentials {
             staff: decode(&row)?,
             password_hash: hash.map(SecretString::from),
@@ -133,7 +138,11 @@ async fn insert(tx: &mut Tx, staff: &Staff, password_hash: Option<&SecretString>
     .map(|_| ())
     .map_err(|e| {
         if is_unique_violation(&e) {
-            Error::invalid("email", "email_taken", "A staff member with this email already exists.")
+            Error::invalid(
+                "email",
+                "email_taken",
+                "A staff member with this email already exists.",
+            )
         } else {
             Error::internal("Failed to store a staff member", e)
         }
@@ -175,7 +184,9 @@ pub async fn create(
         now,
     )
     .await?;
-    tx.commit().await.context("Failed to commit a new staff member")?;
+    tx.commit()
+        .await
+        .context("Failed to commit a new staff member")?;
     Ok(staff)
 }
 
@@ -236,7 +247,9 @@ pub async fn invite(
         now,
     )
     .await?;
-    tx.commit().await.context("Failed to commit an invitation")?;
+    tx.commit()
+        .await
+        .context("Failed to commit an invitation")?;
     Ok(Invitation {
         staff,
         token: SecretString::from(token),
@@ -272,7 +285,9 @@ pub async fn accept_invitation(
     .await
     .context("Failed to read an invitation")?
     .ok_or_else(invalid)?;
-    let invitation_id: String = row.try_get("staff_invitation_id").context("invitation id")?;
+    let invitation_id: String = row
+        .try_get("staff_invitation_id")
+        .context("invitation id")?;
     let staff_id: String = row.try_get("staff_id").context("invitation staff id")?;
     let staff = find(&mut tx, &staff_id).await?;
     if staff.status != Status::Invited {
@@ -307,7 +322,9 @@ pub async fn accept_invitation(
         now,
     )
     .await?;
-    tx.commit().await.context("Failed to commit an accepted invitation")?;
+    tx.commit()
+        .await
+        .context("Failed to commit an accepted invitation")?;
     Ok(Staff {
         status: Status::Active,
         updated_at: now,
@@ -318,19 +335,22 @@ pub async fn accept_invitation(
 /// Locks the active owners' rows, then (after the caller's change) checks that one remains. Taking the
 /// lock first means two owners demoting each other at once cannot both succeed.
 async fn lock_owners(tx: &mut Tx) -> Result<()> {
-    sqlx::query("update staff set updated_at = updated_at where role = 'owner' and status = 'active'")
-        .execute(&mut **tx)
-        .await
-        .context("Failed to lock owner rows")?;
+    sqlx::query(
+        "update staff set updated_at = updated_at where role = 'owner' and status = 'active'",
+    )
+    .execute(&mut **tx)
+    .await
+    .context("Failed to lock owner rows")?;
     Ok(())
 }
 
 async fn ensure_an_owner_remains(tx: &mut Tx) -> Result<()> {
-    let n: i64 = sqlx::query("select count(*) as n from staff where role = 'owner' and status = 'active'")
-        .fetch_one(&mut **tx)
-        .await
-        .and_then(|r| r.try_get("n"))
-        .context("Failed to count owners")?;
+    let n: i64 =
+        sqlx::query("select count(*) as n from staff where role = 'owner' and status = 'active'")
+            .fetch_one(&mut **tx)
+            .await
+            .and_then(|r| r.try_get("n"))
+            .context("Failed to count owners")?;
     if n == 0 {
         return Err(Error::conflict(
             "last_owner",
@@ -385,7 +405,11 @@ pub async fn update(
     };
     if let Some(status) = status {
         after.status = status;
-        let event = if status == Status::Disabled { Event::StaffDisabled } else { Event::StaffEnabled };
+        let event = if status == Status::Disabled {
+            Event::StaffDisabled
+        } else {
+            Event::StaffEnabled
+        };
         events.push(Entry::success(
             event,
             Some(Target::staff(staff_id)),
@@ -409,18 +433,22 @@ pub async fn update(
         ensure_an_owner_remains(&mut tx).await?;
     }
     if after.status == Status::Disabled {
-        sqlx::query("update staff_session set revoked_at = $1 where staff_id = $2 and revoked_at is null")
-            .bind(now.millis())
-            .bind(staff_id)
-            .execute(&mut *tx)
-            .await
-            .context("Failed to end a disabled member's sessions")?;
+        sqlx::query(
+            "update staff_session set revoked_at = $1 where staff_id = $2 and revoked_at is null",
+        )
+        .bind(now.millis())
+        .bind(staff_id)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to end a disabled member's sessions")?;
     }
     let actor = principal.actor();
     for entry in events {
         audit::append(&mut tx, &actor, meta, entry, now).await?;
     }
-    tx.commit().await.context("Failed to commit a staff change")?;
+    tx.commit()
+        .await
+        .context("Failed to commit a staff change")?;
     Ok(after)
 }
 

@@ -31,7 +31,10 @@ struct Source {
 impl Source {
     fn load() -> anyhow::Result<Self> {
         let mut file = HashMap::new();
-        if let Some(path) = std::env::var("PORTCULLIS_CONFIG").ok().filter(|p| !p.is_empty()) {
+        if let Some(path) = std::env::var("PORTCULLIS_CONFIG")
+            .ok()
+            .filter(|p| !p.is_empty())
+        {
             let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
             for line in text.lines().map(str::trim) {
                 if line.is_empty() || line.starts_with('#') {
@@ -40,7 +43,10 @@ impl Source {
                 let Some((key, value)) = line.split_once('=') else {
                     bail!("{path}: expected KEY=value, got {line:?}");
                 };
-                file.insert(key.trim().to_owned(), value.trim().trim_matches('"').to_owned());
+                file.insert(
+                    key.trim().to_owned(),
+                    value.trim().trim_matches('"').to_owned(),
+                );
             }
         }
         Ok(Self { file })
@@ -72,24 +78,35 @@ impl Config {
             .unwrap_or_else(|| "127.0.0.1:3000".to_owned())
             .parse()
             .context("PORTCULLIS_ADDR must be host:port, e.g. 127.0.0.1:3000")?;
-        let data_dir = PathBuf::from(src.var("PORTCULLIS_DATA_DIR").unwrap_or_else(|| "./data".to_owned()));
+        let data_dir = PathBuf::from(
+            src.var("PORTCULLIS_DATA_DIR")
+                .unwrap_or_else(|| "./data".to_owned()),
+        );
         let database_url = src
             .var("DATABASE_URL")
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("portcullis.db").display()));
         let defaults = identity::Settings::default();
         Ok(Self {
             addr,
-            public_url: src.var("PORTCULLIS_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned()),
+            public_url: src
+                .var("PORTCULLIS_PUBLIC_URL")
+                .map(|u| u.trim_end_matches('/').to_owned()),
             database_url,
             data_dir,
             site_root: src
                 .var("PORTCULLIS_SITE_ROOT")
                 .or_else(|| src.var("LEPTOS_SITE_ROOT"))
                 .unwrap_or_else(|| "target/site".to_owned()),
-            trust_proxy: src.var("PORTCULLIS_TRUST_PROXY").is_some_and(|v| v == "1" || v == "true"),
+            trust_proxy: src
+                .var("PORTCULLIS_TRUST_PROXY")
+                .is_some_and(|v| v == "1" || v == "true"),
             settings: identity::Settings {
-                session_idle_secs: src.secs("PORTCULLIS_SESSION_IDLE_SECS", defaults.session_idle_secs)?,
-                session_absolute_secs: src.secs("PORTCULLIS_SESSION_ABSOLUTE_SECS", defaults.session_absolute_secs)?,
+                session_idle_secs: src
+                    .secs("PORTCULLIS_SESSION_IDLE_SECS", defaults.session_idle_secs)?,
+                session_absolute_secs: src.secs(
+                    "PORTCULLIS_SESSION_ABSOLUTE_SECS",
+                    defaults.session_absolute_secs,
+                )?,
                 ..defaults
             },
         })

@@ -9,7 +9,11 @@ use server::{Application, Config, startup, telemetry};
 use std::io::BufRead;
 
 #[derive(Parser)]
-#[command(name = "portcullis", version, about = "Identity control plane for products with many surfaces")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Identity control plane for products with many surfaces"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -89,7 +93,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Staff {
-            command: StaffCommand::Create { email, role, password_env },
+            command:
+                StaffCommand::Create {
+                    email,
+                    role,
+                    password_env,
+                },
         } => {
             let role = Role::parse(&role)?;
             let password = read_password(password_env.as_deref())?;
@@ -104,7 +113,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Timestamp::now(),
             )
             .await?;
-            println!("Created {} ({}) with id {}.", staff.email, staff.role.as_str(), staff.id);
+            println!(
+                "Created {} ({}) with id {}.",
+                staff.email,
+                staff.role.as_str(),
+                staff.id
+            );
             Ok(())
         }
         Command::ApiKey {
@@ -112,8 +126,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let role = Role::parse(&role)?;
             let identity = open(&config).await?;
-            let key = identity::api_keys::create(&identity, &Actor::System, &cli_meta(), &name, role, Timestamp::now()).await?;
-            println!("Created API key {:?} ({}) with id {}. It is shown only this once:", key.name, key.role.as_str(), key.id);
+            let key = identity::api_keys::create(
+                &identity,
+                &Actor::System,
+                &cli_meta(),
+                &name,
+                role,
+                Timestamp::now(),
+            )
+            .await?;
+            println!(
+                "Created API key {:?} ({}) with id {}. It is shown only this once:",
+                key.name,
+                key.role.as_str(),
+                key.id
+            );
             println!("{}", key.key.expose_secret());
             Ok(())
         }
@@ -127,7 +154,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("intact: {} events checked", report.checked);
                     Ok(())
                 }
-                Some(seq) => bail!("broken: the chain does not hold at event #{seq} ({} events before it are intact)", report.checked),
+                Some(seq) => bail!(
+                    "broken: the chain does not hold at event #{seq} ({} events before it are intact)",
+                    report.checked
+                ),
             }
         }
     }
@@ -149,11 +179,16 @@ fn cli_meta() -> RequestMeta {
 
 fn read_password(env_var: Option<&str>) -> anyhow::Result<SecretString> {
     let password = match env_var {
-        Some(var) => std::env::var(var).with_context(|| format!("environment variable {var} is not set"))?,
+        Some(var) => {
+            std::env::var(var).with_context(|| format!("environment variable {var} is not set"))?
+        }
         None => {
             eprintln!("Password (read from standard input):");
             let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line).context("reading the password")?;
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .context("reading the password")?;
             line.trim_end_matches(['\r', '\n']).to_owned()
         }
     };

@@ -36,13 +36,20 @@ impl Metrics {
     }
 
     pub fn sign_in(&self, success: bool) {
-        let counter = if success { &self.sign_in_success } else { &self.sign_in_failure };
+        let counter = if success {
+            &self.sign_in_success
+        } else {
+            &self.sign_in_failure
+        };
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# HELP portcullis_http_requests_total HTTP requests answered.");
+        let _ = writeln!(
+            out,
+            "# HELP portcullis_http_requests_total HTTP requests answered."
+        );
         let _ = writeln!(out, "# TYPE portcullis_http_requests_total counter");
         if let Ok(map) = self.requests.lock() {
             for ((method, status), n) in map.iter() {
@@ -52,23 +59,47 @@ impl Metrics {
                 );
             }
         }
-        let _ = writeln!(out, "# HELP portcullis_http_request_duration_seconds Time to answer HTTP requests.");
-        let _ = writeln!(out, "# TYPE portcullis_http_request_duration_seconds histogram");
+        let _ = writeln!(
+            out,
+            "# HELP portcullis_http_request_duration_seconds Time to answer HTTP requests."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE portcullis_http_request_duration_seconds histogram"
+        );
         for (i, bound) in BUCKETS.iter().enumerate() {
             let n = self.latency_buckets[i].load(Ordering::Relaxed);
-            let _ = writeln!(out, "portcullis_http_request_duration_seconds_bucket{{le=\"{bound}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "portcullis_http_request_duration_seconds_bucket{{le=\"{bound}\"}} {n}"
+            );
         }
         let count = self.latency_count.load(Ordering::Relaxed);
         let sum = self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "portcullis_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "portcullis_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
         let _ = writeln!(out, "portcullis_http_request_duration_seconds_sum {sum}");
-        let _ = writeln!(out, "portcullis_http_request_duration_seconds_count {count}");
-        let _ = writeln!(out, "# HELP portcullis_staff_sign_ins_total Staff sign-in attempts by outcome.");
+        let _ = writeln!(
+            out,
+            "portcullis_http_request_duration_seconds_count {count}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP portcullis_staff_sign_ins_total Staff sign-in attempts by outcome."
+        );
         let _ = writeln!(out, "# TYPE portcullis_staff_sign_ins_total counter");
         let ok = self.sign_in_success.load(Ordering::Relaxed);
         let failed = self.sign_in_failure.load(Ordering::Relaxed);
-        let _ = writeln!(out, "portcullis_staff_sign_ins_total{{outcome=\"success\"}} {ok}");
-        let _ = writeln!(out, "portcullis_staff_sign_ins_total{{outcome=\"failure\"}} {failed}");
+        let _ = writeln!(
+            out,
+            "portcullis_staff_sign_ins_total{{outcome=\"success\"}} {ok}"
+        );
+        let _ = writeln!(
+            out,
+            "portcullis_staff_sign_ins_total{{outcome=\"failure\"}} {failed}"
+        );
         out
     }
 }

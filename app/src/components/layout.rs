@@ -10,7 +10,9 @@ use leptos_router::components::{A, Outlet};
 pub struct MeResource(pub Resource<Result<Option<Viewer>, crate::api::AppError>>);
 
 /// Waits for the signed-in staff member and renders `f` with them.
-pub fn with_me<V: IntoView + 'static>(f: impl Fn(Viewer) -> V + Send + Sync + Clone + 'static) -> impl IntoView {
+pub fn with_me<V: IntoView + 'static>(
+    f: impl Fn(Viewer) -> V + Send + Sync + Clone + 'static,
+) -> impl IntoView {
     let me = expect_context::<MeResource>().0;
     view! {
         <Suspense fallback=|| ()>
@@ -27,14 +29,15 @@ pub fn with_me<V: IntoView + 'static>(f: impl Fn(Viewer) -> V + Send + Sync + Cl
     }
 }
 
-const NAV: [(&str, &str); 7] = [
-    ("/", "Home"),
-    ("/applications", "Applications"),
-    ("/users", "Users"),
-    ("/impersonation", "Impersonation"),
-    ("/audit", "Audit log"),
-    ("/staff", "Staff"),
-    ("/settings", "Settings"),
+/// The sections, each with who may see it. The server enforces the same rules on every call.
+const NAV: [(&str, &str, fn(&Viewer) -> bool); 7] = [
+    ("/", "Home", |_| true),
+    ("/applications", "Applications", |_| true),
+    ("/users", "Users", |_| true),
+    ("/impersonation", "Impersonation", |_| true),
+    ("/audit", "Audit log", |v| v.can_view_audit),
+    ("/staff", "Staff", |v| v.can_view_staff),
+    ("/settings", "Settings", |v| v.can_view_settings),
 ];
 
 #[component]
@@ -70,24 +73,12 @@ pub fn DashboardLayout() -> impl IntoView {
                         if nav_open.get() { "block px-2 pb-4" } else { "hidden px-2 pb-4 md:block" }
                     }
                 >
-                    <ul class="space-y-1">
-                        {NAV
-                            .into_iter()
-                            .map(|(href, label)| {
-                                view! {
-                                    <li>
-                                        <A
-                                            href=href
-                                            exact=true
-                                            attr:class="block rounded-md px-3 py-2 text-sm font-medium text-slate-700 hover:bg-slate-100 aria-[current=page]:bg-indigo-50 aria-[current=page]:text-indigo-700 dark:text-slate-300 dark:hover:bg-slate-800 dark:aria-[current=page]:bg-slate-800 dark:aria-[current=page]:text-white"
-                                        >
-                                            {label}
-                                        </A>
-                                    </li>
-                                }
-                            })
-                            .collect_view()}
-                    </ul>
+                    <Suspense fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            let viewer = me.await.ok().flatten();
+                            view! { <NavLinks viewer /> }
+                        })}
+                    </Suspense>
                 </nav>
             </aside>
             <div class="flex min-w-0 flex-1 flex-col">
@@ -109,6 +100,28 @@ pub fn DashboardLayout() -> impl IntoView {
             </div>
         </div>
     }
+}
+
+#[component]
+fn NavLinks(viewer: Option<Viewer>) -> impl IntoView {
+    let visible = NAV
+        .into_iter()
+        .filter(|(_, _, allowed)| viewer.as_ref().is_some_and(allowed))
+        .map(|(href, label, _)| {
+            view! {
+                <li>
+                    <A
+                        href=href
+                        exact=true
+                        attr:class="block rounded-md px-3 py-2 text-sm font-medium text-slate-700 hover:bg-slate-100 aria-[current=page]:bg-indigo-50 aria-[current=page]:text-indigo-700 dark:text-slate-300 dark:hover:bg-slate-800 dark:aria-[current=page]:bg-slate-800 dark:aria-[current=page]:text-white"
+                    >
+                        {label}
+                    </A>
+                </li>
+            }
+        })
+        .collect_view();
+    view! { <ul class="space-y-1">{visible}</ul> }
 }
 
 /// The signed-in staff member's menu: who they are, their role, and sign out (a plain form POST, so

@@ -38,7 +38,10 @@ pub fn Alert(#[prop(into)] message: String, #[prop(optional)] success: bool) -> 
 }
 
 #[component]
-pub fn PageHeader(#[prop(into)] title: String, #[prop(into, optional)] subtitle: String) -> impl IntoView {
+pub fn PageHeader(
+    #[prop(into)] title: String,
+    #[prop(into, optional)] subtitle: String,
+) -> impl IntoView {
     view! {
         <header class="mb-6">
             <h1 class="text-2xl font-semibold tracking-tight">{title}</h1>

@@ -2,9 +2,11 @@
 //! every one of those, the UI only hides what the role cannot do.
 
 use crate::api::staff::{ChangeStaffRole, InviteStaff, SetStaffEnabled, list_staff};
-use crate::api::{Viewer, ROLES, StaffRow};
+use crate::api::{ROLES, StaffRow, Viewer};
 use crate::components::layout::with_me;
-use crate::components::ui::{Alert, BUTTON, BUTTON_QUIET, CARD, FieldError, INPUT, LABEL, PageHeader};
+use crate::components::ui::{
+    Alert, BUTTON, BUTTON_QUIET, CARD, FieldError, INPUT, LABEL, PageHeader,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 

@@ -31,7 +31,10 @@ pub struct Caller(pub Principal);
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let key = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -78,14 +81,21 @@ fn staff_json(s: &Staff) -> Value {
 async fn me(Caller(principal): Caller) -> Json<Value> {
     let (kind, id) = match &principal.kind {
         identity::authz::PrincipalKind::Staff { staff_id, .. } => ("staff", staff_id.clone()),
-        identity::authz::PrincipalKind::ApiKey { api_key_id, .. } => ("api_key", api_key_id.clone()),
+        identity::authz::PrincipalKind::ApiKey { api_key_id, .. } => {
+            ("api_key", api_key_id.clone())
+        }
     };
     Json(json!({ "kind": kind, "id": id, "role": principal.role }))
 }
 
-async fn list_staff(State(state): State<AppState>, Caller(principal): Caller) -> Result<Json<Value>, ApiError> {
+async fn list_staff(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+) -> Result<Json<Value>, ApiError> {
     let staff = identity::staff::list(&state.identity, &principal).await?;
-    Ok(Json(json!({ "data": staff.iter().map(staff_json).collect::<Vec<_>>() })))
+    Ok(Json(
+        json!({ "data": staff.iter().map(staff_json).collect::<Vec<_>>() }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -106,9 +116,21 @@ async fn invite_staff(
         Ok(b) => b,
         Err(rejection) => return Ok(rejection),
     };
-    let inv = identity::staff::invite(&state.identity, &principal, &meta, &body.email, &body.role, Timestamp::now()).await?;
+    let inv = identity::staff::invite(
+        &state.identity,
+        &principal,
+        &meta,
+        &body.email,
+        &body.role,
+        Timestamp::now(),
+    )
+    .await?;
     let mut out = staff_json(&inv.staff);
-    out["invitation_url"] = json!(format!("{}/accept-invite?token={}", state.public_url, inv.token.expose_secret()));
+    out["invitation_url"] = json!(format!(
+        "{}/accept-invite?token={}",
+        state.public_url,
+        inv.token.expose_secret()
+    ));
     out["invitation_expires_at"] = json!(inv.expires_at.rfc3339());
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }
@@ -138,10 +160,23 @@ async fn update_staff(
         Some("active") => Some(true),
         Some("disabled") => Some(false),
         Some(_) => {
-            return Err(identity::Error::invalid("status", "invalid_status", "status must be active or disabled.").into());
+            return Err(identity::Error::invalid(
+                "status",
+                "invalid_status",
+                "status must be active or disabled.",
+            )
+            .into());
         }
     };
-    let staff = identity::staff::update(&state.identity, &principal, &meta, &staff_id, Change { role, enabled }, Timestamp::now()).await?;
+    let staff = identity::staff::update(
+        &state.identity,
+        &principal,
+        &meta,
+        &staff_id,
+        Change { role, enabled },
+        Timestamp::now(),
+    )
+    .await?;
     Ok(Json(staff_json(&staff)).into_response())
 }
 
@@ -158,10 +193,16 @@ async fn audit_events(
 ) -> Result<Response, ApiError> {
     principal.authorize(identity::Action::ViewAudit)?;
     let Ok(Query(q)) = query else {
-        return Ok(client_error(StatusCode::BAD_REQUEST, "invalid_query", "before and limit must be integers."));
+        return Ok(client_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "before and limit must be integers.",
+        ));
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let records = identity::audit::list(&state.identity, &principal, q.before, limit).await?;
-    let next = (records.len() as i64 == limit).then(|| records.last().map(|r| r.seq)).flatten();
+    let next = (records.len() as i64 == limit)
+        .then(|| records.last().map(|r| r.seq))
+        .flatten();
     Ok(Json(json!({ "data": records, "next_cursor": next })).into_response())
 }

@@ -4,10 +4,10 @@
 use super::AppState;
 use super::edge::{append_cookie, clear_session_cookie, session_cookie};
 use app::ssr::RequestContext;
+use axum::Router;
 use axum::extract::{Extension, Form, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
-use axum::Router;
 use identity::{Error, Timestamp};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -57,7 +57,11 @@ async fn login(
             use secrecy::ExposeSecret;
             append_cookie(
                 &mut res,
-                session_cookie(session.token.expose_secret().to_owned(), max_age, state.secure_cookies()),
+                session_cookie(
+                    session.token.expose_secret().to_owned(),
+                    max_age,
+                    state.secure_cookies(),
+                ),
             );
             res
         }
@@ -87,7 +91,9 @@ async fn logout(
     if !identity::secret::constant_time_eq(&form.csrf, &current.csrf_token) {
         return Redirect::to("/?error=csrf").into_response();
     }
-    if let Err(e) = identity::sessions::sign_out(&state.identity, current, &rc.meta, Timestamp::now()).await {
+    if let Err(e) =
+        identity::sessions::sign_out(&state.identity, current, &rc.meta, Timestamp::now()).await
+    {
         tracing::error!(error = %app::ssr::error_chain(&e), "sign-out failed");
         return Redirect::to("/?error=unavailable").into_response();
     }
@@ -152,7 +158,9 @@ fn serde_urlencoded_pair(pairs: &[(&str, &str)]) -> String {
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

@@ -24,7 +24,10 @@ fn is_plain(path: &str) -> bool {
     path.starts_with("/pkg/")
         || path.starts_with("/api/v1/")
         || path == "/api/v1"
-        || matches!(path, "/healthz" | "/readyz" | "/metrics" | "/favicon.svg" | "/favicon.ico")
+        || matches!(
+            path,
+            "/healthz" | "/readyz" | "/metrics" | "/favicon.svg" | "/favicon.ico"
+        )
 }
 
 /// Pages anyone may open.
@@ -34,7 +37,10 @@ fn is_public_page(path: &str) -> bool {
 
 /// Dashboard pages: everything that is not an endpoint, an asset or a public page.
 fn is_dashboard_page(path: &str) -> bool {
-    !is_plain(path) && !is_public_page(path) && !path.starts_with("/auth/") && !path.starts_with("/rpc/")
+    !is_plain(path)
+        && !is_public_page(path)
+        && !path.starts_with("/auth/")
+        && !path.starts_with("/rpc/")
 }
 
 pub fn request_meta(req: &Request, trust_proxy: bool) -> RequestMeta {
@@ -86,12 +92,20 @@ fn same_origin(headers: &HeaderMap, public_url: &str) -> bool {
         .or_else(|| header_str(headers, header::REFERER.as_str()).map(origin_of));
     let Some(claimed) = claimed else { return false };
     let ours = origin_of(public_url);
-    let scheme = if public_url.starts_with("https://") { "https" } else { "http" };
+    let scheme = if public_url.starts_with("https://") {
+        "https"
+    } else {
+        "http"
+    };
     let by_host = header_str(headers, header::HOST.as_str()).map(|h| format!("{scheme}://{h}"));
     claimed == ours || by_host.is_some_and(|h| h == claimed)
 }
 
-pub async fn dashboard_edge(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn dashboard_edge(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let path = req.uri().path().to_owned();
     let meta = request_meta(&req, state.config.trust_proxy);
     req.extensions_mut().insert(meta.clone());
@@ -116,21 +130,33 @@ pub async fn dashboard_edge(State(state): State<AppState>, mut req: Request, nex
     let session_token = cookie_value(req.headers(), SESSION_COOKIE);
     let current = match &session_token {
         None => None,
-        Some(token) => match identity::sessions::authenticate(&state.identity, token, Timestamp::now()).await {
-            Ok(current) => current,
-            Err(e) => {
-                tracing::error!(error = %app::ssr::error_chain(&e), "session lookup failed");
-                let res = (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side.").into_response();
-                return with_security_headers(res, &nonce, &state);
+        Some(token) => {
+            match identity::sessions::authenticate(&state.identity, token, Timestamp::now()).await {
+                Ok(current) => current,
+                Err(e) => {
+                    tracing::error!(error = %app::ssr::error_chain(&e), "session lookup failed");
+                    let res = (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "Something went wrong on our side.",
+                    )
+                        .into_response();
+                    return with_security_headers(res, &nonce, &state);
+                }
             }
-        },
+        }
     };
     let existing_form_token = cookie_value(req.headers(), FORM_COOKIE).filter(|t| t.len() >= 32);
-    let form_token = existing_form_token.clone().unwrap_or_else(identity::secret::random_token);
+    let form_token = existing_form_token
+        .clone()
+        .unwrap_or_else(identity::secret::random_token);
 
     if req.method() == Method::GET {
         if current.is_none() && is_dashboard_page(&path) {
-            let to = if session_token.is_some() { "/login?error=session_expired" } else { "/login" };
+            let to = if session_token.is_some() {
+                "/login?error=session_expired"
+            } else {
+                "/login"
+            };
             let mut res = Redirect::to(to).into_response();
             if session_token.is_some() {
                 append_cookie(&mut res, clear_session_cookie(state.secure_cookies()));
@@ -202,13 +228,22 @@ fn with_security_headers(mut res: Response, nonce: &str, state: &AppState) -> Re
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     h.insert(
         "permissions-policy",
         HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
     );
-    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
     if state.secure_cookies() {
         h.insert(
             header::STRICT_TRANSPORT_SECURITY,
@@ -233,13 +268,31 @@ mod tests {
     #[test]
     fn origin_check() {
         let ours = "http://127.0.0.1:3000";
-        assert!(same_origin(&headers(&[("origin", "http://127.0.0.1:3000")]), ours));
-        assert!(same_origin(&headers(&[("referer", "http://127.0.0.1:3000/staff?x=1")]), ours));
-        assert!(same_origin(&headers(&[("origin", "http://localhost:3000"), ("host", "localhost:3000")]), ours));
-        assert!(!same_origin(&headers(&[("origin", "https://evil.example")]), ours));
+        assert!(same_origin(
+            &headers(&[("origin", "http://127.0.0.1:3000")]),
+            ours
+        ));
+        assert!(same_origin(
+            &headers(&[("referer", "http://127.0.0.1:3000/staff?x=1")]),
+            ours
+        ));
+        assert!(same_origin(
+            &headers(&[
+                ("origin", "http://localhost:3000"),
+                ("host", "localhost:3000")
+            ]),
+            ours
+        ));
+        assert!(!same_origin(
+            &headers(&[("origin", "https://evil.example")]),
+            ours
+        ));
         assert!(!same_origin(&headers(&[("origin", "null")]), ours));
         assert!(!same_origin(&headers(&[]), ours));
-        assert!(!same_origin(&headers(&[("origin", "http://127.0.0.1:30001")]), ours));
+        assert!(!same_origin(
+            &headers(&[("origin", "http://127.0.0.1:30001")]),
+            ours
+        ));
     }
 
     #[test]

@@ -49,10 +49,10 @@ impl IntoResponse for ApiError {
             "field": self.0.field(),
         }});
         let mut res = (status, Json(body)).into_response();
-        if let identity::Error::Throttled { retry_after_secs } = self.0 {
-            if let Ok(v) = retry_after_secs.to_string().parse() {
-                res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
-            }
+        if let identity::Error::Throttled { retry_after_secs } = self.0
+            && let Ok(v) = retry_after_secs.to_string().parse()
+        {
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
         }
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(

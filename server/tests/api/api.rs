@@ -22,10 +22,22 @@ async fn an_owner_key_invites_lists_and_updates_staff(backend: Backend) {
     assert_eq!(res.status(), 201);
     let created: Value = res.json().await.expect("json");
     assert_eq!(created["status"], "invited");
-    assert!(created["invitation_url"].as_str().is_some_and(|u| u.contains("/accept-invite?token=")));
+    assert!(
+        created["invitation_url"]
+            .as_str()
+            .is_some_and(|u| u.contains("/accept-invite?token="))
+    );
     let id = created["id"].as_str().expect("id").to_owned();
 
-    let list: Value = http.get(format!("{}/api/v1/staff", app.url)).bearer_auth(&key).send().await.expect("get").json().await.expect("json");
+    let list: Value = http
+        .get(format!("{}/api/v1/staff", app.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(list["data"].as_array().map(Vec::len), Some(1));
 
     let res = http
@@ -37,16 +49,31 @@ async fn an_owner_key_invites_lists_and_updates_staff(backend: Backend) {
         .expect("patch");
     assert_eq!(res.status(), 200);
     let updated: Value = res.json().await.expect("json");
-    assert_eq!((updated["role"].as_str(), updated["status"].as_str()), (Some("auditor"), Some("disabled")));
+    assert_eq!(
+        (updated["role"].as_str(), updated["status"].as_str()),
+        (Some("auditor"), Some("disabled"))
+    );
     // One request, one transaction, two typed events attributed to the key.
     let events = app.audit_events().await;
-    assert_eq!(events[events.len() - 2..], ["staff.role_changed", "staff.disabled"]);
-    let actor: String = sqlx::query_scalar("select actor_type from audit_event order by seq desc limit 1")
-        .fetch_one(app.identity.db().pool())
-        .await
-        .expect("actor");
+    assert_eq!(
+        events[events.len() - 2..],
+        ["staff.role_changed", "staff.disabled"]
+    );
+    let actor: String =
+        sqlx::query_scalar("select actor_type from audit_event order by seq desc limit 1")
+            .fetch_one(app.identity.db().pool())
+            .await
+            .expect("actor");
     assert_eq!(actor, "api_key");
-    let me: Value = http.get(format!("{}/api/v1/me", app.url)).bearer_auth(&key).send().await.expect("get").json().await.expect("json");
+    let me: Value = http
+        .get(format!("{}/api/v1/me", app.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(me["role"], "owner");
 }
 
@@ -70,13 +97,29 @@ async fn bad_input_gets_a_stable_code(backend: Backend) {
         }
     };
     let (status, body) = post("{not json".into()).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_json")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_json"))
+    );
     let (status, body) = post(json!({"email": "x@example.com"}).to_string()).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_json")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_json"))
+    );
     let (status, body) = post(json!({"email": "nope", "role": "auditor"}).to_string()).await;
-    assert_eq!((status, body["error"]["code"].as_str(), body["error"]["field"].as_str()), (422, Some("invalid_email"), Some("email")));
+    assert_eq!(
+        (
+            status,
+            body["error"]["code"].as_str(),
+            body["error"]["field"].as_str()
+        ),
+        (422, Some("invalid_email"), Some("email"))
+    );
     let (status, body) = post(json!({"email": "x@example.com", "role": "god"}).to_string()).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_role")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("invalid_role"))
+    );
 
     let res = http
         .patch(format!("{}/api/v1/staff/no-such-id", app.url))
@@ -94,7 +137,12 @@ async fn bad_input_gets_a_stable_code(backend: Backend) {
         .await
         .expect("patch");
     assert_eq!(res.status(), 422);
-    let res = http.get(format!("{}/api/v1/audit-events?limit=many", app.url)).bearer_auth(&key).send().await.expect("get");
+    let res = http
+        .get(format!("{}/api/v1/audit-events?limit=many", app.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("get");
     assert_eq!(res.status(), 400);
     // Nothing was written by any of it, beyond the key's own creation.
     assert_eq!(app.audit_events().await, ["api_key.created"]);
@@ -103,16 +151,13 @@ async fn bad_input_gets_a_stable_code(backend: Backend) {
 async fn audit_events_page_newest_first(backend: Backend) {
     let app = spawn_app(backend).await;
     for i in 0..5 {
-        app.create_staff(&format!("s{i}@example.com"), Role::Support).await;
+        app.create_staff(&format!("s{i}@example.com"), Role::Support)
+            .await;
     }
     let key = app.api_key(Role::Auditor).await;
     let http = reqwest::Client::new();
-    let page1: Value = http.get(format!("{}/api/v1/audit-events?limit=4", app.url)).bearer_auth(&key).send().await.expect("get").json().await.expect("json");
-    let seqs: Vec<i64> = page1["data"].as_array().expect("data").iter().filter_map(|e| e["seq"].as_i64()).collect();
-    assert_eq!(seqs, [6, 5, 4, 3]);
-    let cursor = page1["next_cursor"].as_i64().expect("cursor");
-    let page2: Value = http
-        .get(format!("{}/api/v1/audit-events?limit=4&before={cursor}", app.url))
+    let page1: Value = http
+        .get(format!("{}/api/v1/audit-events?limit=4", app.url))
         .bearer_auth(&key)
         .send()
         .await
@@ -120,7 +165,32 @@ async fn audit_events_page_newest_first(backend: Backend) {
         .json()
         .await
         .expect("json");
-    let seqs: Vec<i64> = page2["data"].as_array().expect("data").iter().filter_map(|e| e["seq"].as_i64()).collect();
+    let seqs: Vec<i64> = page1["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|e| e["seq"].as_i64())
+        .collect();
+    assert_eq!(seqs, [6, 5, 4, 3]);
+    let cursor = page1["next_cursor"].as_i64().expect("cursor");
+    let page2: Value = http
+        .get(format!(
+            "{}/api/v1/audit-events?limit=4&before={cursor}",
+            app.url
+        ))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let seqs: Vec<i64> = page2["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|e| e["seq"].as_i64())
+        .collect();
     assert_eq!(seqs, [2, 1]);
     assert!(page2["next_cursor"].is_null());
 }

@@ -15,7 +15,11 @@ async fn sign_in_without_the_form_token_is_refused(backend: Backend) {
         let res = app
             .client
             .post(format!("{}/auth/login", app.url))
-            .form(&[("email", "owner@example.com"), ("password", crate::helpers::PASSWORD), ("csrf", token)])
+            .form(&[
+                ("email", "owner@example.com"),
+                ("password", crate::helpers::PASSWORD),
+                ("csrf", token),
+            ])
             .send()
             .await
             .expect("post");
@@ -29,11 +33,18 @@ async fn cross_origin_posts_are_refused_everywhere_but_the_bearer_api(backend: B
     app.signed_in_as("owner@example.com", Role::Owner).await;
     let csrf = app.session_csrf().await;
 
-    for (origin, name) in [(Some("https://evil.example"), "foreign origin"), (None, "no origin")] {
+    for (origin, name) in [
+        (Some("https://evil.example"), "foreign origin"),
+        (None, "no origin"),
+    ] {
         let mut req = app
             .client
             .post(format!("{}/rpc/invite_staff", app.url))
-            .form(&[("csrf", csrf.as_str()), ("email", "x@example.com"), ("role", "owner")]);
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", "x@example.com"),
+                ("role", "owner"),
+            ]);
         req = match origin {
             Some(o) => req.header("origin", o),
             // reqwest's default header is replaced by an empty value: no usable origin, no referer.
@@ -73,7 +84,14 @@ async fn a_mutation_with_a_wrong_session_token_is_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     app.signed_in_as("owner@example.com", Role::Owner).await;
     let res = app
-        .rpc("invite_staff", &[("csrf", "not-the-token"), ("email", "x@example.com"), ("role", "owner")])
+        .rpc(
+            "invite_staff",
+            &[
+                ("csrf", "not-the-token"),
+                ("email", "x@example.com"),
+                ("role", "owner"),
+            ],
+        )
         .await;
     assert_eq!(res.status(), 403);
     let body: serde_json::Value = res.json().await.expect("json");

@@ -156,16 +156,27 @@ impl TestApp {
     }
 
     pub async fn api_key(&self, role: Role) -> String {
-        identity::api_keys::create(&self.identity, &Actor::System, &RequestMeta::default(), "tests", role, Timestamp::now())
-            .await
-            .expect("create key")
-            .key
-            .expose_secret()
-            .to_owned()
+        identity::api_keys::create(
+            &self.identity,
+            &Actor::System,
+            &RequestMeta::default(),
+            "tests",
+            role,
+            Timestamp::now(),
+        )
+        .await
+        .expect("create key")
+        .key
+        .expose_secret()
+        .to_owned()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(format!("{}{path}", self.url)).send().await.expect("GET")
+        self.client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("GET")
     }
 
     /// GET /login, then POST the form with the page's CSRF token. Returns the POST's response.
@@ -175,7 +186,11 @@ impl TestApp {
         assert!(!csrf.is_empty(), "the sign-in form carries a CSRF token");
         self.client
             .post(format!("{}/auth/login", self.url))
-            .form(&[("email", email), ("password", password), ("csrf", csrf.as_str())])
+            .form(&[
+                ("email", email),
+                ("password", password),
+                ("csrf", csrf.as_str()),
+            ])
             .send()
             .await
             .expect("POST /auth/login")
@@ -217,11 +232,21 @@ impl TestApp {
     }
 
     pub async fn count_events(&self, event: &str) -> usize {
-        self.audit_events().await.iter().filter(|e| *e == event).count()
+        self.audit_events()
+            .await
+            .iter()
+            .filter(|e| *e == event)
+            .count()
     }
 
     pub async fn assert_chain_intact(&self) {
-        let v = identity::audit::verify(&self.identity).await.expect("verify");
-        assert_eq!(v.first_broken, None, "audit chain is intact ({} rows checked)", v.checked);
+        let v = identity::audit::verify(&self.identity)
+            .await
+            .expect("verify");
+        assert_eq!(
+            v.first_broken, None,
+            "audit chain is intact ({} rows checked)",
+            v.checked
+        );
     }
 }

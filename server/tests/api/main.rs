@@ -1,3 +1,4 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)] // tests may panic
 //! The server's integration suite: every test boots the real server on port 0 and runs twice, against
 //! a fresh SQLite file and a fresh PostgreSQL database.
 

@@ -1,7 +1,10 @@
 use crate::helpers::{Backend, spawn_app};
 use identity::Role;
 
-crate::on_both_databases!(health_readiness_and_metrics_answer, pages_carry_security_headers_and_a_csp_nonce);
+crate::on_both_databases!(
+    health_readiness_and_metrics_answer,
+    pages_carry_security_headers_and_a_csp_nonce
+);
 
 async fn health_readiness_and_metrics_answer(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -21,20 +24,53 @@ async fn pages_carry_security_headers_and_a_csp_nonce(backend: Backend) {
     let res = app.get("/login").await;
     assert_eq!(res.status(), 200);
     let h = res.headers().clone();
-    let csp = h.get("content-security-policy").and_then(|v| v.to_str().ok()).expect("csp").to_owned();
+    let csp = h
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .expect("csp")
+        .to_owned();
     assert!(csp.contains("frame-ancestors 'none'"));
     assert!(!csp.contains("unsafe-inline"));
-    assert_eq!(h.get("x-frame-options").and_then(|v| v.to_str().ok()), Some("DENY"));
-    assert_eq!(h.get("x-content-type-options").and_then(|v| v.to_str().ok()), Some("nosniff"));
-    assert_eq!(h.get("referrer-policy").and_then(|v| v.to_str().ok()), Some("same-origin"));
+    assert_eq!(
+        h.get("x-frame-options").and_then(|v| v.to_str().ok()),
+        Some("DENY")
+    );
+    assert_eq!(
+        h.get("x-content-type-options")
+            .and_then(|v| v.to_str().ok()),
+        Some("nosniff")
+    );
+    assert_eq!(
+        h.get("referrer-policy").and_then(|v| v.to_str().ok()),
+        Some("same-origin")
+    );
     assert!(h.get("x-request-id").is_some());
-    let nonce = csp.split("'nonce-").nth(1).and_then(|s| s.split('\'').next()).expect("nonce").to_owned();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .expect("nonce")
+        .to_owned();
     let body = res.text().await.expect("body");
-    assert!(body.contains(&format!("nonce=\"{nonce}\"")), "inline scripts carry the nonce");
+    assert!(
+        body.contains(&format!("nonce=\"{nonce}\"")),
+        "inline scripts carry the nonce"
+    );
     // A fresh nonce per response.
     let again = app.get("/login").await;
-    let csp2 = again.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let csp2 = again
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     assert!(!csp2.contains(&nonce));
     // Unknown API routes and unknown pages are 404s.
-    assert_eq!(app.get("/healthz").await.headers().get("x-frame-options").and_then(|v| v.to_str().ok()), Some("DENY"));
+    assert_eq!(
+        app.get("/healthz")
+            .await
+            .headers()
+            .get("x-frame-options")
+            .and_then(|v| v.to_str().ok()),
+        Some("DENY")
+    );
 }

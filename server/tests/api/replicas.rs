@@ -1,6 +1,8 @@
 //! Two `portcullis serve` processes on one PostgreSQL behave as one.
 
-use crate::helpers::{Backend, PASSWORD, TestApp, browser_client, fresh_database, location, spawn_on};
+use crate::helpers::{
+    Backend, PASSWORD, TestApp, browser_client, fresh_database, location, spawn_on,
+};
 use identity::Role;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -21,7 +23,12 @@ async fn two_replicas_share_sessions_throttling_and_one_audit_chain() {
         .and_then(|c| c.split(';').next())
         .expect("cookie")
         .to_owned();
-    let on_b = browser_client(&b.url).get(format!("{}/", b.url)).header("cookie", &cookie).send().await.expect("get");
+    let on_b = browser_client(&b.url)
+        .get(format!("{}/", b.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("get");
     assert_eq!(on_b.status(), 200);
 
     // Failures on both count towards one limit.
@@ -35,17 +42,26 @@ async fn two_replicas_share_sessions_throttling_and_one_audit_chain() {
     let (va, vb) = (visitor(&a), visitor(&b));
     for i in 0..5 {
         let replica = if i % 2 == 0 { &va } else { &vb };
-        let res = replica.sign_in("target@example.com", "wrong password!").await;
+        let res = replica
+            .sign_in("target@example.com", "wrong password!")
+            .await;
         assert_eq!(location(&res), "/login?error=invalid");
     }
-    assert_eq!(location(&vb.sign_in("target@example.com", PASSWORD).await), "/login?error=throttled");
+    assert_eq!(
+        location(&vb.sign_in("target@example.com", PASSWORD).await),
+        "/login?error=throttled"
+    );
 
     // Concurrent writes through both replicas extend one chain.
     let key = a.api_key(Role::Owner).await;
     let http = reqwest::Client::new();
     let mut tasks = Vec::new();
     for i in 0..20 {
-        let url = if i % 2 == 0 { a.url.clone() } else { b.url.clone() };
+        let url = if i % 2 == 0 {
+            a.url.clone()
+        } else {
+            b.url.clone()
+        };
         let (http, key) = (http.clone(), key.clone());
         tasks.push(tokio::spawn(async move {
             http.post(format!("{url}/api/v1/staff"))

@@ -3,7 +3,10 @@
 use crate::helpers::{Backend, TestApp, browser_client, spawn_app};
 use identity::Role;
 
-crate::on_both_databases!(each_role_can_do_exactly_what_the_table_allows, api_keys_carry_their_role);
+crate::on_both_databases!(
+    each_role_can_do_exactly_what_the_table_allows,
+    api_keys_carry_their_role
+);
 
 /// (role, list staff, read audit, invite, change role, disable)
 const EXPECTED: [(Role, u16, u16, u16, u16, u16); 4] = [
@@ -15,7 +18,8 @@ const EXPECTED: [(Role, u16, u16, u16, u16, u16); 4] = [
 
 async fn each_role_can_do_exactly_what_the_table_allows(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.create_staff("first-owner@example.com", Role::Owner).await;
+    app.create_staff("first-owner@example.com", Role::Owner)
+        .await;
     for (i, (role, list, audit, invite, change, disable)) in EXPECTED.into_iter().enumerate() {
         let caller = TestApp {
             client: browser_client(&app.url),
@@ -23,25 +27,42 @@ async fn each_role_can_do_exactly_what_the_table_allows(backend: Backend) {
             identity: app.identity.clone(),
             database_url: app.database_url.clone(),
         };
-        caller.signed_in_as(&format!("caller{i}@example.com"), role).await;
-        let target = app.create_staff(&format!("target{i}@example.com"), Role::Support).await;
+        caller
+            .signed_in_as(&format!("caller{i}@example.com"), role)
+            .await;
+        let target = app
+            .create_staff(&format!("target{i}@example.com"), Role::Support)
+            .await;
         let csrf = caller.session_csrf().await;
 
         let got = (
             caller.rpc("list_staff", &[]).await.status().as_u16(),
             caller.rpc("recent_audit", &[]).await.status().as_u16(),
             caller
-                .rpc("invite_staff", &[("csrf", &csrf), ("email", &format!("inv{i}@example.com")), ("role", "support")])
+                .rpc(
+                    "invite_staff",
+                    &[
+                        ("csrf", &csrf),
+                        ("email", &format!("inv{i}@example.com")),
+                        ("role", "support"),
+                    ],
+                )
                 .await
                 .status()
                 .as_u16(),
             caller
-                .rpc("change_staff_role", &[("csrf", &csrf), ("staff_id", &target), ("role", "operator")])
+                .rpc(
+                    "change_staff_role",
+                    &[("csrf", &csrf), ("staff_id", &target), ("role", "operator")],
+                )
                 .await
                 .status()
                 .as_u16(),
             caller
-                .rpc("set_staff_enabled", &[("csrf", &csrf), ("staff_id", &target), ("enabled", "false")])
+                .rpc(
+                    "set_staff_enabled",
+                    &[("csrf", &csrf), ("staff_id", &target), ("enabled", "false")],
+                )
                 .await
                 .status()
                 .as_u16(),

@@ -24,7 +24,9 @@ fn session_token(app: &TestApp, res: &reqwest::Response) -> String {
 async fn sign_out_revokes_the_session(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_staff("owner@example.com", Role::Owner).await;
-    let res = app.sign_in("owner@example.com", crate::helpers::PASSWORD).await;
+    let res = app
+        .sign_in("owner@example.com", crate::helpers::PASSWORD)
+        .await;
     let token = session_token(&app, &res);
     let csrf = app.session_csrf().await;
 
@@ -53,15 +55,25 @@ async fn sign_out_revokes_the_session(backend: Backend) {
 async fn an_idle_session_expires(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_staff("owner@example.com", Role::Owner).await;
-    let res = app.sign_in("owner@example.com", crate::helpers::PASSWORD).await;
+    let res = app
+        .sign_in("owner@example.com", crate::helpers::PASSWORD)
+        .await;
     let token = session_token(&app, &res);
     let idle = app.identity.settings().session_idle_secs;
     let now = Timestamp::now();
 
-    let just_before = identity::sessions::authenticate(&app.identity, &token, now.plus_secs(idle - 5)).await.expect("auth");
-    assert!(just_before.is_some(), "still alive just before the idle limit");
+    let just_before =
+        identity::sessions::authenticate(&app.identity, &token, now.plus_secs(idle - 5))
+            .await
+            .expect("auth");
+    assert!(
+        just_before.is_some(),
+        "still alive just before the idle limit"
+    );
     // That request refreshed the idle clock; idle for the whole period after it ends the session.
-    let after = identity::sessions::authenticate(&app.identity, &token, now.plus_secs(2 * idle)).await.expect("auth");
+    let after = identity::sessions::authenticate(&app.identity, &token, now.plus_secs(2 * idle))
+        .await
+        .expect("auth");
     assert!(after.is_none());
 
     // Over HTTP: age the session's last activity past the idle limit.
@@ -77,7 +89,9 @@ async fn an_idle_session_expires(backend: Backend) {
 async fn a_session_ends_at_its_absolute_lifetime(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_staff("owner@example.com", Role::Owner).await;
-    let res = app.sign_in("owner@example.com", crate::helpers::PASSWORD).await;
+    let res = app
+        .sign_in("owner@example.com", crate::helpers::PASSWORD)
+        .await;
     let token = session_token(&app, &res);
     let absolute = app.identity.settings().session_absolute_secs;
     let idle = app.identity.settings().session_idle_secs;
@@ -86,12 +100,23 @@ async fn a_session_ends_at_its_absolute_lifetime(backend: Backend) {
     let mut t = start;
     while t < start.plus_secs(absolute - idle) {
         t = t.plus_secs(idle / 2);
-        assert!(identity::sessions::authenticate(&app.identity, &token, t).await.expect("auth").is_some());
+        assert!(
+            identity::sessions::authenticate(&app.identity, &token, t)
+                .await
+                .expect("auth")
+                .is_some()
+        );
     }
     // Active a minute before the end, so only the absolute lifetime can end it a minute later.
-    let late = identity::sessions::authenticate(&app.identity, &token, start.plus_secs(absolute - 60)).await.expect("auth");
+    let late =
+        identity::sessions::authenticate(&app.identity, &token, start.plus_secs(absolute - 60))
+            .await
+            .expect("auth");
     assert!(late.is_some());
-    let end = identity::sessions::authenticate(&app.identity, &token, start.plus_secs(absolute + 1)).await.expect("auth");
+    let end =
+        identity::sessions::authenticate(&app.identity, &token, start.plus_secs(absolute + 1))
+            .await
+            .expect("auth");
     assert!(end.is_none());
 }
 
@@ -104,16 +129,24 @@ async fn disabling_a_member_ends_their_sessions(backend: Backend) {
         identity: app.identity.clone(),
         database_url: app.database_url.clone(),
     };
-    let member = member_client.signed_in_as("member@example.com", Role::Operator).await;
+    let member = member_client
+        .signed_in_as("member@example.com", Role::Operator)
+        .await;
     assert_eq!(member_client.get("/").await.status(), 200);
 
     let csrf = app.session_csrf().await;
     let res = app
-        .rpc("set_staff_enabled", &[("csrf", &csrf), ("staff_id", &member), ("enabled", "false")])
+        .rpc(
+            "set_staff_enabled",
+            &[("csrf", &csrf), ("staff_id", &member), ("enabled", "false")],
+        )
         .await;
     assert_eq!(res.status(), 200);
 
-    assert_eq!(location(&member_client.get("/").await), "/login?error=session_expired");
+    assert_eq!(
+        location(&member_client.get("/").await),
+        "/login?error=session_expired"
+    );
 }
 
 async fn signed_out_visitors_are_sent_to_sign_in(backend: Backend) {

@@ -28,7 +28,11 @@ async fn right_password_starts_a_session_with_strict_cookie_flags(backend: Backe
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
     assert!(cookie.contains("Path=/"), "{cookie}");
-    let token = cookie.trim_start_matches("pc_session=").split(';').next().unwrap_or_default();
+    let token = cookie
+        .trim_start_matches("pc_session=")
+        .split(';')
+        .next()
+        .unwrap_or_default();
     assert!(token.len() >= 43, "256-bit token");
 
     // The token is stored hashed, never as is.
@@ -42,7 +46,12 @@ async fn right_password_starts_a_session_with_strict_cookie_flags(backend: Backe
 
     let home = app.get("/").await;
     assert_eq!(home.status(), 200);
-    assert!(home.text().await.expect("body").contains("Signed in as owner@example.com"));
+    assert!(
+        home.text()
+            .await
+            .expect("body")
+            .contains("Signed in as owner@example.com")
+    );
     assert_eq!(app.count_events("staff.signed_in").await, 1);
 }
 
@@ -56,7 +65,12 @@ async fn unknown_email_and_wrong_password_get_the_same_answer(backend: Backend) 
     assert_eq!(wrong.status(), 303);
     assert_eq!(location(&wrong), "/login?error=invalid");
     assert_eq!(location(&unknown), location(&wrong));
-    let page = app.get("/login?error=invalid").await.text().await.expect("page");
+    let page = app
+        .get("/login?error=invalid")
+        .await
+        .text()
+        .await
+        .expect("page");
     assert!(page.contains("Incorrect email or password."));
     assert!(!page.contains("nobody@example.com"));
     assert_eq!(app.count_events("staff.sign_in_failed").await, 2);
@@ -78,14 +92,19 @@ async fn failures_for_one_account_are_throttled(backend: Backend) {
 
     // Another account from the same IP is unaffected (the per-IP limit is higher).
     app.create_staff("other@example.com", Role::Operator).await;
-    assert_eq!(location(&app.sign_in("other@example.com", PASSWORD).await), "/");
+    assert_eq!(
+        location(&app.sign_in("other@example.com", PASSWORD).await),
+        "/"
+    );
 }
 
 async fn failures_from_one_ip_are_throttled(backend: Backend) {
     let app = spawn_app_with(backend, |c| c.settings.throttle_per_ip = 3).await;
     app.create_staff("owner@example.com", Role::Owner).await;
     for i in 0..3 {
-        let res = app.sign_in(&format!("guess{i}@example.com"), "wrong password!").await;
+        let res = app
+            .sign_in(&format!("guess{i}@example.com"), "wrong password!")
+            .await;
         assert_eq!(location(&res), "/login?error=invalid");
     }
     let res = app.sign_in("owner@example.com", PASSWORD).await;
@@ -98,16 +117,37 @@ async fn disabled_and_invited_accounts_cannot_sign_in(backend: Backend) {
     let member = app.create_staff("member@example.com", Role::Operator).await;
     let csrf = app.session_csrf().await;
     let res = app
-        .rpc("set_staff_enabled", &[("csrf", &csrf), ("staff_id", &member), ("enabled", "false")])
+        .rpc(
+            "set_staff_enabled",
+            &[("csrf", &csrf), ("staff_id", &member), ("enabled", "false")],
+        )
         .await;
     assert_eq!(res.status(), 200);
     let invited = app
-        .rpc("invite_staff", &[("csrf", &csrf), ("email", "new@example.com"), ("role", "support")])
+        .rpc(
+            "invite_staff",
+            &[
+                ("csrf", &csrf),
+                ("email", "new@example.com"),
+                ("role", "support"),
+            ],
+        )
         .await;
     assert_eq!(invited.status(), 200);
 
     let other = crate::helpers::browser_client(&app.url);
-    let app2 = crate::helpers::TestApp { client: other, url: app.url.clone(), identity: app.identity.clone(), database_url: app.database_url.clone() };
-    assert_eq!(location(&app2.sign_in("member@example.com", PASSWORD).await), "/login?error=invalid");
-    assert_eq!(location(&app2.sign_in("new@example.com", PASSWORD).await), "/login?error=invalid");
+    let app2 = crate::helpers::TestApp {
+        client: other,
+        url: app.url.clone(),
+        identity: app.identity.clone(),
+        database_url: app.database_url.clone(),
+    };
+    assert_eq!(
+        location(&app2.sign_in("member@example.com", PASSWORD).await),
+        "/login?error=invalid"
+    );
+    assert_eq!(
+        location(&app2.sign_in("new@example.com", PASSWORD).await),
+        "/login?error=invalid"
+    );
 }

@@ -13,25 +13,55 @@ async fn an_invited_member_sets_a_password_once_and_signs_in(backend: Backend) {
     app.signed_in_as("owner@example.com", Role::Owner).await;
     let csrf = app.session_csrf().await;
     let res = app
-        .rpc("invite_staff", &[("csrf", &csrf), ("email", "Auditor@Example.com"), ("role", "auditor")])
+        .rpc(
+            "invite_staff",
+            &[
+                ("csrf", &csrf),
+                ("email", "Auditor@Example.com"),
+                ("role", "auditor"),
+            ],
+        )
         .await;
     assert_eq!(res.status(), 200);
     let invited: serde_json::Value = res.json().await.expect("json");
     assert_eq!(invited["email"], "auditor@example.com");
     let link = invited["link"].as_str().expect("link").to_owned();
     assert!(link.starts_with(&format!("{}/accept-invite?token=", app.url)));
-    let token = link.rsplit_once("token=").map(|(_, t)| t.to_owned()).expect("token");
+    let token = link
+        .rsplit_once("token=")
+        .map(|(_, t)| t.to_owned())
+        .expect("token");
 
     // The invitee, in their own browser.
-    let invitee = TestApp { client: browser_client(&app.url), url: app.url.clone(), identity: app.identity.clone(), database_url: app.database_url.clone() };
-    let page = invitee.get(&format!("/accept-invite?token={token}")).await.text().await.expect("page");
+    let invitee = TestApp {
+        client: browser_client(&app.url),
+        url: app.url.clone(),
+        identity: app.identity.clone(),
+        database_url: app.database_url.clone(),
+    };
+    let page = invitee
+        .get(&format!("/accept-invite?token={token}"))
+        .await
+        .text()
+        .await
+        .expect("page");
     let form_token = form_csrf(&page);
     let accept = |password: &'static str, confirm: &'static str| {
-        let (client, url, token, form_token) = (invitee.client.clone(), invitee.url.clone(), token.clone(), form_token.clone());
+        let (client, url, token, form_token) = (
+            invitee.client.clone(),
+            invitee.url.clone(),
+            token.clone(),
+            form_token.clone(),
+        );
         async move {
             client
                 .post(format!("{url}/auth/accept-invite"))
-                .form(&[("token", token.as_str()), ("password", password), ("password_confirm", confirm), ("csrf", form_token.as_str())])
+                .form(&[
+                    ("token", token.as_str()),
+                    ("password", password),
+                    ("password_confirm", confirm),
+                    ("csrf", form_token.as_str()),
+                ])
                 .send()
                 .await
                 .expect("post")
@@ -40,13 +70,27 @@ async fn an_invited_member_sets_a_password_once_and_signs_in(backend: Backend) {
     let mismatch = accept("a long new password", "another long password").await;
     assert!(location(&mismatch).contains("error=The%20two%20passwords%20do%20not%20match."));
     let weak = accept("short", "short").await;
-    assert!(location(&weak).contains("error=Use%20at%20least%2010%20characters."), "{}", location(&weak));
+    assert!(
+        location(&weak).contains("error=Use%20at%20least%2010%20characters."),
+        "{}",
+        location(&weak)
+    );
     let ok = accept("a long new password", "a long new password").await;
     assert_eq!(location(&ok), "/login?notice=invitation_accepted");
     let again = accept("yet another password", "yet another password").await;
-    assert!(location(&again).contains("error=This%20invitation%20link%20is%20invalid"), "single use");
+    assert!(
+        location(&again).contains("error=This%20invitation%20link%20is%20invalid"),
+        "single use"
+    );
 
-    assert_eq!(location(&invitee.sign_in("auditor@example.com", "a long new password").await), "/");
+    assert_eq!(
+        location(
+            &invitee
+                .sign_in("auditor@example.com", "a long new password")
+                .await
+        ),
+        "/"
+    );
     let me: serde_json::Value = invitee.rpc("me", &[]).await.json().await.expect("me");
     assert_eq!(me["role"], "auditor");
     assert_eq!(app.count_events("staff.invited").await, 1);
@@ -60,8 +104,22 @@ async fn the_last_active_owner_cannot_be_demoted_or_disabled(backend: Backend) {
     let csrf = app.session_csrf().await;
 
     for (name, form) in [
-        ("change_staff_role", vec![("csrf", csrf.as_str()), ("staff_id", owner.as_str()), ("role", "operator")]),
-        ("set_staff_enabled", vec![("csrf", csrf.as_str()), ("staff_id", owner.as_str()), ("enabled", "false")]),
+        (
+            "change_staff_role",
+            vec![
+                ("csrf", csrf.as_str()),
+                ("staff_id", owner.as_str()),
+                ("role", "operator"),
+            ],
+        ),
+        (
+            "set_staff_enabled",
+            vec![
+                ("csrf", csrf.as_str()),
+                ("staff_id", owner.as_str()),
+                ("enabled", "false"),
+            ],
+        ),
     ] {
         let res = app.rpc(name, &form).await;
         assert_eq!(res.status(), 409, "{name}");
@@ -76,7 +134,12 @@ async fn the_last_active_owner_cannot_be_demoted_or_disabled(backend: Backend) {
 
     // With a second owner, the first may step down.
     let second = app.create_staff("second@example.com", Role::Owner).await;
-    let res = app.rpc("change_staff_role", &[("csrf", &csrf), ("staff_id", &owner), ("role", "operator")]).await;
+    let res = app
+        .rpc(
+            "change_staff_role",
+            &[("csrf", &csrf), ("staff_id", &owner), ("role", "operator")],
+        )
+        .await;
     assert_eq!(res.status(), 200);
     assert_eq!(app.count_events("staff.role_changed").await, 1);
     // …and the API enforces the same rule on the one left.
@@ -116,10 +179,11 @@ async fn two_owners_demoting_each_other_at_once_leave_one_owner(backend: Backend
     let mut statuses = [ra, rb];
     statuses.sort();
     assert_eq!(statuses, [200, 409]);
-    let owners: i64 = sqlx::query_scalar("select count(*) from staff where role = 'owner' and status = 'active'")
-        .fetch_one(app.identity.db().pool())
-        .await
-        .expect("count");
+    let owners: i64 =
+        sqlx::query_scalar("select count(*) from staff where role = 'owner' and status = 'active'")
+            .fetch_one(app.identity.db().pool())
+            .await
+            .expect("count");
     assert_eq!(owners, 1);
 }
 
@@ -132,7 +196,12 @@ async fn bad_invitations_get_a_field_error_and_write_nothing(backend: Backend) {
         ("ok@example.com", "root", "role", "invalid_role"),
         ("owner@example.com", "auditor", "email", "email_taken"),
     ] {
-        let res = app.rpc("invite_staff", &[("csrf", &csrf), ("email", email), ("role", role)]).await;
+        let res = app
+            .rpc(
+                "invite_staff",
+                &[("csrf", &csrf), ("email", email), ("role", role)],
+            )
+            .await;
         assert_eq!(res.status(), 422, "{email} {role}");
         let body: serde_json::Value = res.json().await.expect("json");
         assert_eq!(body["field"], field);
