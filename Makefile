@@ -8,7 +8,7 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 export LEPTOS_OUTPUT_NAME := portcullis
 export LEPTOS_SITE_ROOT := target/site
 
-.PHONY: run build test setup setup-test site test-unit test-integration test-e2e lint fmt
+.PHONY: run build test setup setup-test site test-rust test-e2e lint fmt
 
 ## Build the release binary and the site, then run Portcullis on embedded SQLite (./data).
 run: build
@@ -20,8 +20,8 @@ build: setup site
 	@if [ "$(CARGO_TARGET_DIR)" != "$(CURDIR)/target" ]; then \
 	  mkdir -p target/release && cp -f "$(CARGO_TARGET_DIR)/release/portcullis" target/release/portcullis; fi
 
-## Every test: unit, integration on SQLite and PostgreSQL, end-to-end in Chromium.
-test: setup setup-test site test-unit test-integration test-e2e
+## Every test: lint, unit, integration on SQLite and PostgreSQL, end-to-end in Chromium.
+test: setup setup-test site lint test-rust test-e2e
 
 setup:
 	@scripts/setup.sh
@@ -32,26 +32,22 @@ setup-test:
 site:
 	@scripts/build-site.sh
 
-test-unit:
-	cargo test -p identity --lib
-	cargo test -p app --features ssr --lib
-	cargo test -p server --lib --bins
-
-## The server's integration suite; each test runs once on SQLite and once on PostgreSQL.
-test-integration:
+## Unit tests of every crate and the server's integration suite, where each test runs once on SQLite
+## and once on PostgreSQL. One cargo invocation, so the crates build once with one feature set.
+test-rust:
 	@scripts/drop-test-databases.sh
-	cargo test -p server --test api -- --test-threads 4
+	cargo test -p identity -p app -p server --features app/ssr --lib --bins --tests -- --test-threads 4
 	@scripts/drop-test-databases.sh
 
-## Playwright drives Debian's Chromium through the dashboard served by the debug binary.
+## Playwright drives Debian's Chromium through the dashboard, served by the debug binary that the
+## test build above produced (same features, so nothing is rebuilt).
 test-e2e:
-	cargo build -p server
-	cd end2end && PORTCULLIS_BIN="$(CARGO_TARGET_DIR)/debug/portcullis" npx playwright test
+	cargo test -p server --features app/ssr --test api --no-run
+	cd end2end && PORTCULLIS_BIN="$(CARGO_TARGET_DIR)/debug/portcullis" playwright test
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy -p identity -p server --all-targets -- -D warnings
-	cargo clippy -p app --features ssr --all-targets -- -D warnings
+	cargo clippy -p identity -p app -p server --features app/ssr --all-targets -- -D warnings
 	cargo clippy -p frontend --target wasm32-unknown-unknown --target-dir "$(FRONT_TARGET_DIR)" -- -D warnings
 
 fmt:
