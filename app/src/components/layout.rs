@@ -30,14 +30,28 @@ pub fn with_me<V: IntoView + 'static>(
 }
 
 /// The sections, each with who may see it. The server enforces the same rules on every call.
-const NAV: [(&str, &str, fn(&Viewer) -> bool); 7] = [
-    ("/", "Home", |_| true),
-    ("/applications", "Applications", |_| true),
-    ("/users", "Users", |_| true),
-    ("/impersonation", "Impersonation", |_| true),
-    ("/audit", "Audit log", |v| v.can_view_audit),
-    ("/staff", "Staff", |v| v.can_view_staff),
-    ("/settings", "Settings", |v| v.can_view_settings),
+struct NavItem {
+    href: &'static str,
+    label: &'static str,
+    visible: fn(&Viewer) -> bool,
+}
+
+const fn item(href: &'static str, label: &'static str, visible: fn(&Viewer) -> bool) -> NavItem {
+    NavItem {
+        href,
+        label,
+        visible,
+    }
+}
+
+const NAV: [NavItem; 7] = [
+    item("/", "Home", |_| true),
+    item("/applications", "Applications", |_| true),
+    item("/users", "Users", |_| true),
+    item("/impersonation", "Impersonation", |_| true),
+    item("/audit", "Audit log", |v| v.can_view_audit),
+    item("/staff", "Staff", |v| v.can_view_staff),
+    item("/settings", "Settings", |v| v.can_view_settings),
 ];
 
 #[component]
@@ -106,8 +120,8 @@ pub fn DashboardLayout() -> impl IntoView {
 fn NavLinks(viewer: Option<Viewer>) -> impl IntoView {
     let visible = NAV
         .into_iter()
-        .filter(|(_, _, allowed)| viewer.as_ref().is_some_and(allowed))
-        .map(|(href, label, _)| {
+        .filter(|nav| viewer.as_ref().is_some_and(nav.visible))
+        .map(|NavItem { href, label, .. }| {
             view! {
                 <li>
                     <A
