@@ -179,13 +179,9 @@ pub async fn sign_in(
         .execute(&mut *tx)
         .await
         .context("Failed to clear sign-in failures")?;
-    let actor = Actor::Staff {
-        id: staff.id.clone(),
-        email: staff.email.to_string(),
-    };
     audit::append(
         &mut tx,
-        &actor,
+        &staff.actor(),
         meta,
         Entry::success(
             Event::StaffSignedIn,

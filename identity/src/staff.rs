@@ -49,6 +49,16 @@ pub struct Staff {
     pub updated_at: Timestamp,
 }
 
+impl Staff {
+    /// This member as the actor of an audit event.
+    pub fn actor(&self) -> Actor {
+        Actor::Staff {
+            id: self.id.clone(),
+            email: self.email.to_string(),
+        }
+    }
+}
+
 const COLUMNS: &str = "staff_id, email, role, status, created_at, updated_at";
 
 fn decode(row: &sqlx::any::AnyRow) -> Result<Staff> {
@@ -306,13 +316,9 @@ pub async fn accept_invitation(
         .execute(&mut *tx)
         .await
         .context("Failed to activate a staff member")?;
-    let actor = Actor::Staff {
-        id: staff.id.clone(),
-        email: staff.email.to_string(),
-    };
     audit::append(
         &mut tx,
-        &actor,
+        &staff.actor(),
         meta,
         Entry::success(
             Event::StaffInvitationAccepted,

@@ -29,63 +29,18 @@ pub async fn invite_staff(csrf: String, email: String, role: String) -> Result<I
 }
 
 #[server(prefix = "/rpc", endpoint = "change_staff_role")]
-pub async fn change_staff_role(
-    csrf: String,
-    staff_id: String,
-    role: String,
-) -> Result<StaffRow, AppError> {
-    let call = crate::ssr::call()?;
-    let principal = call.mutation(&csrf)?;
+pub async fn change_staff_role(csrf: String, staff_id: String, role: String) -> Result<StaffRow, AppError> {
     let role = identity::Role::parse(&role).map_err(crate::ssr::fail)?;
-    let change = identity::staff::Change {
-        role: Some(role),
-        enabled: None,
-    };
-    identity::staff::update(
-        &call.identity,
-        principal,
-        &call.meta,
-        &staff_id,
-        change,
-        identity::Timestamp::now(),
-    )
-    .await
-    .map(crate::ssr::staff_row)
-    .map_err(crate::ssr::fail)
+    crate::ssr::update_staff(&csrf, &staff_id, identity::staff::Change { role: Some(role), enabled: None }).await
 }
 
 /// `enabled` is "true" or "false" (form values are strings).
 #[server(prefix = "/rpc", endpoint = "set_staff_enabled")]
-pub async fn set_staff_enabled(
-    csrf: String,
-    staff_id: String,
-    enabled: String,
-) -> Result<StaffRow, AppError> {
-    let call = crate::ssr::call()?;
-    let principal = call.mutation(&csrf)?;
+pub async fn set_staff_enabled(csrf: String, staff_id: String, enabled: String) -> Result<StaffRow, AppError> {
     let enabled = match enabled.as_str() {
         "true" => true,
         "false" => false,
-        _ => {
-            return Err(crate::ssr::invalid(
-                "enabled",
-                "enabled must be true or false",
-            ));
-        }
+        _ => return Err(crate::ssr::invalid("enabled", "enabled must be true or false")),
     };
-    let change = identity::staff::Change {
-        role: None,
-        enabled: Some(enabled),
-    };
-    identity::staff::update(
-        &call.identity,
-        principal,
-        &call.meta,
-        &staff_id,
-        change,
-        identity::Timestamp::now(),
-    )
-    .await
-    .map(crate::ssr::staff_row)
-    .map_err(crate::ssr::fail)
+    crate::ssr::update_staff(&csrf, &staff_id, identity::staff::Change { role: None, enabled: Some(enabled) }).await
 }

@@ -49,3 +49,18 @@ pub fn PageHeader(
         </header>
     }
 }
+
+/// The hidden CSRF field of the signed-out forms: the double-submit token of this browser's
+/// `pc_csrf` cookie, rendered on the server so the form works without JavaScript.
+#[component]
+pub fn FormToken() -> impl IntoView {
+    let token = Resource::new(|| (), |_| crate::api::session::form_token());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let value = token.await.unwrap_or_default();
+                view! { <input type="hidden" name="csrf" value=value /> }
+            })}
+        </Suspense>
+    }
+}

@@ -1,7 +1,6 @@
 //! An invited staff member chooses a password. A plain form POST to `/auth/accept-invite`.
 
-use crate::api::session::form_token;
-use crate::components::ui::{Alert, BUTTON, CARD, INPUT, LABEL};
+use crate::components::ui::{Alert, BUTTON, CARD, FormToken, INPUT, LABEL};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -9,7 +8,6 @@ use leptos_router::hooks::use_query_map;
 #[component]
 pub fn AcceptInvitePage() -> impl IntoView {
     let query = use_query_map();
-    let csrf = Resource::new(|| (), |_| form_token());
     let invite_token = move || query.read().get("token").unwrap_or_default();
     let error = move || query.read().get("error");
     view! {
@@ -22,12 +20,7 @@ pub fn AcceptInvitePage() -> impl IntoView {
                 </p>
                 <div class="mb-4">{move || error().map(|m| view! { <Alert message=m /> })}</div>
                 <form method="post" action="/auth/accept-invite" class="space-y-4">
-                    <Suspense fallback=|| ()>
-                        {move || Suspend::new(async move {
-                            let value = csrf.await.unwrap_or_default();
-                            view! { <input type="hidden" name="csrf" value=value /> }
-                        })}
-                    </Suspense>
+                    <FormToken />
                     <input type="hidden" name="token" value=invite_token />
                     <div>
                         <label class=LABEL for="password">"New password"</label>

@@ -1,8 +1,7 @@
 //! Staff sign-in. A plain HTML form POSTed to `/auth/login`, so it works without JavaScript; the page
 //! hydrates when the WASM loads. Every failure shows the same generic message.
 
-use crate::api::session::form_token;
-use crate::components::ui::{Alert, BUTTON, CARD, INPUT, LABEL};
+use crate::components::ui::{Alert, BUTTON, CARD, FormToken, INPUT, LABEL};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -27,7 +26,6 @@ pub fn notice_message(code: &str) -> Option<&'static str> {
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let query = use_query_map();
-    let token = Resource::new(|| (), |_| form_token());
     let error = move || query.read().get("error").map(|c| error_message(&c));
     let notice = move || query.read().get("notice").and_then(|c| notice_message(&c));
     view! {
@@ -41,12 +39,7 @@ pub fn LoginPage() -> impl IntoView {
                     {move || notice().map(|m| view! { <Alert message=m success=true /> })}
                 </div>
                 <form method="post" action="/auth/login" class="space-y-4">
-                    <Suspense fallback=|| ()>
-                        {move || Suspend::new(async move {
-                            let value = token.await.unwrap_or_default();
-                            view! { <input type="hidden" name="csrf" value=value /> }
-                        })}
-                    </Suspense>
+                    <FormToken />
                     <div>
                         <label class=LABEL for="email">"Email"</label>
                         <input class=INPUT id="email" name="email" type="email" autocomplete="username" required />

@@ -1,4 +1,4 @@
-use crate::helpers::{Backend, PASSWORD, spawn_app};
+use crate::helpers::{Backend, PASSWORD, invite_concurrently, spawn_app};
 use identity::Role;
 use sqlx::Row;
 
@@ -134,24 +134,7 @@ async fn every_action_writes_one_chained_event_with_its_context(backend: Backend
 async fn the_chain_stays_one_line_under_concurrent_writers(backend: Backend) {
     let app = spawn_app(backend).await;
     let key = app.api_key(Role::Owner).await;
-    let http = reqwest::Client::new();
-    let mut tasks = Vec::new();
-    for i in 0..24 {
-        let (http, url, key) = (http.clone(), app.url.clone(), key.clone());
-        tasks.push(tokio::spawn(async move {
-            http.post(format!("{url}/api/v1/staff"))
-                .bearer_auth(key)
-                .json(&serde_json::json!({"email": format!("c{i}@example.com"), "role": "support"}))
-                .send()
-                .await
-                .expect("post")
-                .status()
-                .as_u16()
-        }));
-    }
-    for t in tasks {
-        assert_eq!(t.await.expect("join"), 201);
-    }
+    invite_concurrently(std::slice::from_ref(&app.url), &key, 24).await;
     assert_eq!(app.count_events("staff.invited").await, 24);
     app.assert_chain_intact().await;
 }

@@ -87,6 +87,10 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
 
 /// Boots a server on `database_url` (an existing database: replicas share one).
 pub async fn spawn_on(database_url: &str, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    // `TEST_LOG=1 cargo test …` shows the servers' logs (RUST_LOG filters them).
+    if std::env::var_os("TEST_LOG").is_some() {
+        server::telemetry::init();
+    }
     let mut config = Config {
         addr: "127.0.0.1:0".parse().expect("addr"),
         public_url: None,
@@ -139,7 +143,53 @@ pub fn form_csrf(html: &str) -> String {
         .to_owned()
 }
 
+/// The `pc_session` cookie value a response sets.
+pub fn session_cookie(res: &reqwest::Response) -> String {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("pc_session="))
+        .and_then(|c| c.split(';').next())
+        .expect("session cookie")
+        .to_owned()
+}
+
+/// Invites `n` staff members at once through the API, spreading the requests over `urls`; every
+/// request must answer 201.
+pub async fn invite_concurrently(urls: &[String], key: &str, n: usize) {
+    let http = reqwest::Client::new();
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let (http, url, key) = (http.clone(), urls[i % urls.len()].clone(), key.to_owned());
+            tokio::spawn(async move {
+                http.post(format!("{url}/api/v1/staff"))
+                    .bearer_auth(key)
+                    .json(&serde_json::json!({"email": format!("concurrent{i}@example.com"), "role": "support"}))
+                    .send()
+                    .await
+                    .expect("post")
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.expect("join"), 201);
+    }
+}
+
 impl TestApp {
+    /// Another browser (its own cookie jar) on the same server.
+    pub fn new_browser(&self) -> TestApp {
+        TestApp {
+            client: browser_client(&self.url),
+            url: self.url.clone(),
+            identity: self.identity.clone(),
+            database_url: self.database_url.clone(),
+        }
+    }
+
     pub async fn create_staff(&self, email: &str, role: Role) -> String {
         identity::staff::create(
             &self.identity,

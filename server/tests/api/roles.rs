@@ -1,6 +1,6 @@
 //! Every role × every dashboard action, through the real server functions and the REST API.
 
-use crate::helpers::{Backend, TestApp, browser_client, spawn_app};
+use crate::helpers::{Backend, spawn_app};
 use identity::Role;
 
 crate::on_both_databases!(
@@ -21,12 +21,7 @@ async fn each_role_can_do_exactly_what_the_table_allows(backend: Backend) {
     app.create_staff("first-owner@example.com", Role::Owner)
         .await;
     for (i, (role, list, audit, invite, change, disable)) in EXPECTED.into_iter().enumerate() {
-        let caller = TestApp {
-            client: browser_client(&app.url),
-            url: app.url.clone(),
-            identity: app.identity.clone(),
-            database_url: app.database_url.clone(),
-        };
+        let caller = app.new_browser();
         caller
             .signed_in_as(&format!("caller{i}@example.com"), role)
             .await;

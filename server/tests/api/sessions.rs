@@ -1,4 +1,4 @@
-use crate::helpers::{Backend, TestApp, browser_client, location, spawn_app};
+use crate::helpers::{Backend, browser_client, location, session_cookie, spawn_app};
 use identity::{Role, Timestamp};
 
 crate::on_both_databases!(
@@ -9,25 +9,13 @@ crate::on_both_databases!(
     signed_out_visitors_are_sent_to_sign_in,
 );
 
-fn session_token(app: &TestApp, res: &reqwest::Response) -> String {
-    let _ = app;
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("pc_session="))
-        .and_then(|c| c.split(';').next())
-        .expect("session cookie")
-        .to_owned()
-}
-
 async fn sign_out_revokes_the_session(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_staff("owner@example.com", Role::Owner).await;
     let res = app
         .sign_in("owner@example.com", crate::helpers::PASSWORD)
         .await;
-    let token = session_token(&app, &res);
+    let token = session_cookie(&res);
     let csrf = app.session_csrf().await;
 
     let out = app
@@ -58,7 +46,7 @@ async fn an_idle_session_expires(backend: Backend) {
     let res = app
         .sign_in("owner@example.com", crate::helpers::PASSWORD)
         .await;
-    let token = session_token(&app, &res);
+    let token = session_cookie(&res);
     let idle = app.identity.settings().session_idle_secs;
     let now = Timestamp::now();
 
@@ -92,7 +80,7 @@ async fn a_session_ends_at_its_absolute_lifetime(backend: Backend) {
     let res = app
         .sign_in("owner@example.com", crate::helpers::PASSWORD)
         .await;
-    let token = session_token(&app, &res);
+    let token = session_cookie(&res);
     let absolute = app.identity.settings().session_absolute_secs;
     let idle = app.identity.settings().session_idle_secs;
     let start = Timestamp::now();
@@ -123,12 +111,7 @@ async fn a_session_ends_at_its_absolute_lifetime(backend: Backend) {
 async fn disabling_a_member_ends_their_sessions(backend: Backend) {
     let app = spawn_app(backend).await;
     app.signed_in_as("owner@example.com", Role::Owner).await;
-    let member_client = crate::helpers::TestApp {
-        client: browser_client(&app.url),
-        url: app.url.clone(),
-        identity: app.identity.clone(),
-        database_url: app.database_url.clone(),
-    };
+    let member_client = app.new_browser();
     let member = member_client
         .signed_in_as("member@example.com", Role::Operator)
         .await;

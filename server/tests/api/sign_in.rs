@@ -135,13 +135,7 @@ async fn disabled_and_invited_accounts_cannot_sign_in(backend: Backend) {
         .await;
     assert_eq!(invited.status(), 200);
 
-    let other = crate::helpers::browser_client(&app.url);
-    let app2 = crate::helpers::TestApp {
-        client: other,
-        url: app.url.clone(),
-        identity: app.identity.clone(),
-        database_url: app.database_url.clone(),
-    };
+    let app2 = app.new_browser();
     assert_eq!(
         location(&app2.sign_in("member@example.com", PASSWORD).await),
         "/login?error=invalid"

@@ -1,4 +1,4 @@
-use crate::helpers::{Backend, PASSWORD, TestApp, browser_client, form_csrf, location, spawn_app};
+use crate::helpers::{Backend, PASSWORD, form_csrf, location, spawn_app};
 use identity::Role;
 
 crate::on_both_databases!(
@@ -33,12 +33,7 @@ async fn an_invited_member_sets_a_password_once_and_signs_in(backend: Backend) {
         .expect("token");
 
     // The invitee, in their own browser.
-    let invitee = TestApp {
-        client: browser_client(&app.url),
-        url: app.url.clone(),
-        identity: app.identity.clone(),
-        database_url: app.database_url.clone(),
-    };
+    let invitee = app.new_browser();
     let page = invitee
         .get(&format!("/accept-invite?token={token}"))
         .await
