@@ -149,13 +149,24 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
 }
 
 /// The shared body of the staff-changing server functions.
-pub async fn update_staff(csrf: &str, staff_id: &str, change: identity::staff::Change) -> Result<StaffRow, AppError> {
+pub async fn update_staff(
+    csrf: &str,
+    staff_id: &str,
+    change: identity::staff::Change,
+) -> Result<StaffRow, AppError> {
     let call = call()?;
     let principal = call.mutation(csrf)?;
-    identity::staff::update(&call.identity, principal, &call.meta, staff_id, change, identity::Timestamp::now())
-        .await
-        .map(staff_row)
-        .map_err(fail)
+    identity::staff::update(
+        &call.identity,
+        principal,
+        &call.meta,
+        staff_id,
+        change,
+        identity::Timestamp::now(),
+    )
+    .await
+    .map(staff_row)
+    .map_err(fail)
 }
 
 pub fn staff_row(s: identity::staff::Staff) -> StaffRow {

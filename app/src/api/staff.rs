@@ -29,18 +29,47 @@ pub async fn invite_staff(csrf: String, email: String, role: String) -> Result<I
 }
 
 #[server(prefix = "/rpc", endpoint = "change_staff_role")]
-pub async fn change_staff_role(csrf: String, staff_id: String, role: String) -> Result<StaffRow, AppError> {
+pub async fn change_staff_role(
+    csrf: String,
+    staff_id: String,
+    role: String,
+) -> Result<StaffRow, AppError> {
     let role = identity::Role::parse(&role).map_err(crate::ssr::fail)?;
-    crate::ssr::update_staff(&csrf, &staff_id, identity::staff::Change { role: Some(role), enabled: None }).await
+    crate::ssr::update_staff(
+        &csrf,
+        &staff_id,
+        identity::staff::Change {
+            role: Some(role),
+            enabled: None,
+        },
+    )
+    .await
 }
 
 /// `enabled` is "true" or "false" (form values are strings).
 #[server(prefix = "/rpc", endpoint = "set_staff_enabled")]
-pub async fn set_staff_enabled(csrf: String, staff_id: String, enabled: String) -> Result<StaffRow, AppError> {
+pub async fn set_staff_enabled(
+    csrf: String,
+    staff_id: String,
+    enabled: String,
+) -> Result<StaffRow, AppError> {
     let enabled = match enabled.as_str() {
         "true" => true,
         "false" => false,
-        _ => return Err(crate::ssr::invalid("enabled", "enabled must be true or false")),
+        _ => {
+            return Err(crate::ssr::invalid(
+                "enabled",
+                "enabled must be true or false",
+            ));
+        }
     };
-    crate::ssr::update_staff(&csrf, &staff_id, identity::staff::Change { role: None, enabled: Some(enabled) }).await
+    crate::ssr::update_staff(
+        &csrf,
+        &staff_id,
+        identity::staff::Change {
+            role: None,
+            enabled: Some(enabled),
+        },
+    )
+    .await
 }

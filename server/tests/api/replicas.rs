@@ -1,8 +1,8 @@
 //! Two `portcullis serve` processes on one PostgreSQL behave as one.
 
 use crate::helpers::{
-    Backend, PASSWORD, browser_client, fresh_database, invite_concurrently, location, session_cookie,
-    spawn_on,
+    Backend, PASSWORD, browser_client, fresh_database, invite_concurrently, location,
+    session_cookie, spawn_on,
 };
 use identity::Role;
 
