@@ -45,7 +45,7 @@ test-rust:
 ## Playwright drives Debian's Chromium through the dashboard, served by the debug binary that the
 ## test build above produced (same features, so nothing is rebuilt).
 test-e2e:
-	cargo test -p server --features app/ssr --test api --no-run
+	cargo test -p identity -p app -p server --features app/ssr --lib --bins --tests --no-run
 	cd end2end && PORTCULLIS_BIN="$(CARGO_TARGET_DIR)/debug/portcullis" playwright test
 
 lint:
