@@ -119,3 +119,86 @@ pub async fn authenticate(
         },
     }))
 }
+
+/// A key as listed: never the key itself.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct KeyInfo {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub prefix: String,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// Every key, newest first. For the CLI (a system actor) and owners.
+pub async fn list(identity: &Identity) -> Result<Vec<KeyInfo>> {
+    let rows = sqlx::query(
+        "select api_key_id, name, role, prefix, created_at, last_used_at, revoked_at from api_key \
+         order by created_at desc",
+    )
+    .fetch_all(identity.db().pool())
+    .await
+    .context("Failed to list API keys")?;
+    rows.iter()
+        .map(|row| {
+            let role: String = row.try_get("role").context("api_key.role")?;
+            let last_used: Option<i64> = row
+                .try_get("last_used_at")
+                .context("api_key.last_used_at")?;
+            let revoked: Option<i64> = row.try_get("revoked_at").context("api_key.revoked_at")?;
+            Ok(KeyInfo {
+                id: row.try_get("api_key_id").context("api_key.id")?,
+                name: row.try_get("name").context("api_key.name")?,
+                role: Role::parse(&role)?,
+                prefix: row.try_get("prefix").context("api_key.prefix")?,
+                created_at: Timestamp::from_millis(
+                    row.try_get("created_at").context("api_key.created_at")?,
+                ),
+                last_used_at: last_used.map(Timestamp::from_millis),
+                revoked_at: revoked.map(Timestamp::from_millis),
+            })
+        })
+        .collect()
+}
+
+/// Revokes a key at once: the next request with it is refused.
+pub async fn revoke(
+    identity: &Identity,
+    actor: &Actor,
+    meta: &RequestMeta,
+    api_key_id: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let mut tx = identity.db().begin().await?;
+    let done = sqlx::query(
+        "update api_key set revoked_at = $1, updated_at = $1 where api_key_id = $2 and revoked_at is null",
+    )
+    .bind(now.millis())
+    .bind(api_key_id)
+    .execute(&mut *tx)
+    .await
+    .context("Failed to revoke an API key")?;
+    if done.rows_affected() == 0 {
+        return Err(Error::NotFound);
+    }
+    audit::append(
+        &mut tx,
+        actor,
+        meta,
+        Entry::success(
+            Event::ApiKeyRevoked,
+            Some(Target {
+                kind: "api_key",
+                id: api_key_id.to_owned(),
+            }),
+            json!({ "after": { "revoked_at": now.rfc3339() } }),
+        ),
+        now,
+    )
+    .await?;
+    tx.commit()
+        .await
+        .context("Failed to commit an API key revocation")
+}

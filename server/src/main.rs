@@ -66,6 +66,13 @@ enum ApiKeyCommand {
         #[arg(long)]
         name: String,
     },
+    /// List keys (id, prefix, name, role, last use); never the keys themselves.
+    List,
+    /// Revoke a key by id; requests with it are refused from then on.
+    Revoke {
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -142,6 +149,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 key.id
             );
             println!("{}", key.key.expose_secret());
+            Ok(())
+        }
+        Command::ApiKey {
+            command: ApiKeyCommand::List,
+        } => {
+            let identity = open(&config).await?;
+            for k in identity::api_keys::list(&identity).await? {
+                let state = match (k.revoked_at, k.last_used_at) {
+                    (Some(t), _) => format!("revoked {}", t.rfc3339()),
+                    (None, Some(t)) => format!("last used {}", t.rfc3339()),
+                    (None, None) => "never used".to_owned(),
+                };
+                println!(
+                    "{}  {}…  {:<8}  {}  ({state})",
+                    k.id,
+                    k.prefix,
+                    k.role.as_str(),
+                    k.name
+                );
+            }
+            Ok(())
+        }
+        Command::ApiKey {
+            command: ApiKeyCommand::Revoke { id },
+        } => {
+            let identity = open(&config).await?;
+            identity::api_keys::revoke(
+                &identity,
+                &Actor::System,
+                &cli_meta(),
+                &id,
+                Timestamp::now(),
+            )
+            .await?;
+            println!("Revoked API key {id}.");
             Ok(())
         }
         Command::Audit {

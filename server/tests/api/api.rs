@@ -6,7 +6,51 @@ crate::on_both_databases!(
     an_owner_key_invites_lists_and_updates_staff,
     bad_input_gets_a_stable_code,
     audit_events_page_newest_first,
+    a_revoked_key_is_refused,
 );
+
+async fn a_revoked_key_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.api_key(Role::Owner).await;
+    let http = reqwest::Client::new();
+    let me = |key: String| {
+        let (http, url) = (http.clone(), app.url.clone());
+        async move {
+            http.get(format!("{url}/api/v1/me"))
+                .bearer_auth(key)
+                .send()
+                .await
+                .expect("get")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(me(key.clone()).await, 200);
+    let listed = identity::api_keys::list(&app.identity).await.expect("list");
+    assert!(listed[0].last_used_at.is_some(), "last use is recorded");
+    assert!(key.starts_with(&listed[0].prefix));
+    let meta = identity::RequestMeta::default();
+    identity::api_keys::revoke(
+        &app.identity,
+        &identity::audit::Actor::System,
+        &meta,
+        &listed[0].id,
+        identity::Timestamp::now(),
+    )
+    .await
+    .expect("revoke");
+    assert_eq!(me(key).await, 401);
+    assert_eq!(app.count_events("api_key.revoked").await, 1);
+    let again = identity::api_keys::revoke(
+        &app.identity,
+        &identity::audit::Actor::System,
+        &meta,
+        &listed[0].id,
+        identity::Timestamp::now(),
+    )
+    .await;
+    assert!(matches!(again, Err(identity::Error::NotFound)));
+}
 
 async fn an_owner_key_invites_lists_and_updates_staff(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -156,41 +200,31 @@ async fn audit_events_page_newest_first(backend: Backend) {
     }
     let key = app.api_key(Role::Auditor).await;
     let http = reqwest::Client::new();
-    let page1: Value = http
-        .get(format!("{}/api/v1/audit-events?limit=4", app.url))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
-    let seqs: Vec<i64> = page1["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .filter_map(|e| e["seq"].as_i64())
-        .collect();
+    let page = |query: String| {
+        let (http, url, key) = (http.clone(), app.url.clone(), key.clone());
+        async move {
+            let body: Value = http
+                .get(format!("{url}/api/v1/audit-events?{query}"))
+                .bearer_auth(key)
+                .send()
+                .await
+                .expect("get")
+                .json()
+                .await
+                .expect("json");
+            let seqs: Vec<i64> = body["data"]
+                .as_array()
+                .expect("data")
+                .iter()
+                .filter_map(|e| e["seq"].as_i64())
+                .collect();
+            (seqs, body["next_cursor"].as_i64())
+        }
+    };
+    let (seqs, cursor) = page("limit=4".into()).await;
     assert_eq!(seqs, [6, 5, 4, 3]);
-    let cursor = page1["next_cursor"].as_i64().expect("cursor");
-    let page2: Value = http
-        .get(format!(
-            "{}/api/v1/audit-events?limit=4&before={cursor}",
-            app.url
-        ))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
-    let seqs: Vec<i64> = page2["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .filter_map(|e| e["seq"].as_i64())
-        .collect();
+    let cursor = cursor.expect("cursor");
+    let (seqs, next) = page(format!("limit=4&before={cursor}")).await;
     assert_eq!(seqs, [2, 1]);
-    assert!(page2["next_cursor"].is_null());
+    assert_eq!(next, None);
 }

@@ -102,11 +102,13 @@ pub async fn spawn_on(database_url: &str, tweak: impl FnOnce(&mut Config)) -> Te
     };
     tweak(&mut config);
     let app = Application::build(config).await.expect("build app");
-    let url = app.public_url().to_owned();
+    // Where the test reaches the server, and the origin its pages claim (they differ behind https).
+    let url = format!("http://127.0.0.1:{}", app.port());
+    let origin = app.public_url().to_owned();
     let identity = app.state.identity.clone();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     TestApp {
-        client: browser_client(&url),
+        client: browser_client(&origin),
         url,
         identity,
         database_url: database_url.to_owned(),

@@ -3,8 +3,47 @@ use identity::Role;
 
 crate::on_both_databases!(
     health_readiness_and_metrics_answer,
-    pages_carry_security_headers_and_a_csp_nonce
+    pages_carry_security_headers_and_a_csp_nonce,
+    behind_https_cookies_are_secure_and_hsts_is_sent,
 );
+
+async fn behind_https_cookies_are_secure_and_hsts_is_sent(backend: Backend) {
+    let app = crate::helpers::spawn_app_with(backend, |c| {
+        c.public_url = Some("https://portcullis.example".to_owned());
+    })
+    .await;
+    let res = app.get("/login").await;
+    let csrf_cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("pc_csrf="))
+        .expect("form cookie")
+        .to_owned();
+    assert!(
+        csrf_cookie.contains("Secure")
+            && csrf_cookie.contains("HttpOnly")
+            && csrf_cookie.contains("SameSite=Strict")
+    );
+    assert!(res.headers().get("strict-transport-security").is_some());
+    let session = server::http::edge::session_cookie("t".into(), 60, true).to_string();
+    assert!(
+        session.contains("Secure")
+            && session.contains("HttpOnly")
+            && session.contains("SameSite=Lax")
+    );
+    // Over plain http (the default test setup) neither is set.
+    let plain = spawn_app(backend).await.get("/login").await;
+    assert!(plain.headers().get("strict-transport-security").is_none());
+    let plain_cookie = plain
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!plain_cookie.contains("Secure"));
+}
 
 async fn health_readiness_and_metrics_answer(backend: Backend) {
     let app = spawn_app(backend).await;

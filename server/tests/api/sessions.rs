@@ -1,4 +1,6 @@
-use crate::helpers::{Backend, browser_client, location, session_cookie, spawn_app};
+use crate::helpers::{
+    Backend, PASSWORD, TestApp, browser_client, location, session_cookie, spawn_app,
+};
 use identity::{Role, Timestamp};
 
 crate::on_both_databases!(
@@ -9,13 +11,17 @@ crate::on_both_databases!(
     signed_out_visitors_are_sent_to_sign_in,
 );
 
-async fn sign_out_revokes_the_session(backend: Backend) {
+/// A server with an owner signed in; returns it and the session cookie's value.
+async fn signed_in_owner(backend: Backend) -> (TestApp, String) {
     let app = spawn_app(backend).await;
     app.create_staff("owner@example.com", Role::Owner).await;
-    let res = app
-        .sign_in("owner@example.com", crate::helpers::PASSWORD)
-        .await;
+    let res = app.sign_in("owner@example.com", PASSWORD).await;
     let token = session_cookie(&res);
+    (app, token)
+}
+
+async fn sign_out_revokes_the_session(backend: Backend) {
+    let (app, token) = signed_in_owner(backend).await;
     let csrf = app.session_csrf().await;
 
     let out = app
@@ -41,12 +47,7 @@ async fn sign_out_revokes_the_session(backend: Backend) {
 }
 
 async fn an_idle_session_expires(backend: Backend) {
-    let app = spawn_app(backend).await;
-    app.create_staff("owner@example.com", Role::Owner).await;
-    let res = app
-        .sign_in("owner@example.com", crate::helpers::PASSWORD)
-        .await;
-    let token = session_cookie(&res);
+    let (app, token) = signed_in_owner(backend).await;
     let idle = app.identity.settings().session_idle_secs;
     let now = Timestamp::now();
 
@@ -75,12 +76,7 @@ async fn an_idle_session_expires(backend: Backend) {
 }
 
 async fn a_session_ends_at_its_absolute_lifetime(backend: Backend) {
-    let app = spawn_app(backend).await;
-    app.create_staff("owner@example.com", Role::Owner).await;
-    let res = app
-        .sign_in("owner@example.com", crate::helpers::PASSWORD)
-        .await;
-    let token = session_cookie(&res);
+    let (app, token) = signed_in_owner(backend).await;
     let absolute = app.identity.settings().session_absolute_secs;
     let idle = app.identity.settings().session_idle_secs;
     let start = Timestamp::now();
