@@ -64,3 +64,27 @@ pub fn FormToken() -> impl IntoView {
         </Suspense>
     }
 }
+
+/// A bordered, horizontally scrollable table with column headers; `children` are the body rows.
+#[component]
+pub fn DataTable(
+    headers: Vec<&'static str>,
+    #[prop(into)] testid: String,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <div class="overflow-x-auto rounded-lg border border-slate-200 dark:border-slate-800">
+            <table class="min-w-full divide-y divide-slate-200 text-sm dark:divide-slate-800" data-testid=testid>
+                <thead class="bg-slate-100 text-left dark:bg-slate-900">
+                    <tr>
+                        {headers
+                            .into_iter()
+                            .map(|h| view! { <th scope="col" class="px-3 py-2">{h}</th> })
+                            .collect_view()}
+                    </tr>
+                </thead>
+                <tbody class="divide-y divide-slate-100 dark:divide-slate-800">{children()}</tbody>
+            </table>
+        </div>
+    }
+}

@@ -1,5 +1,5 @@
 use crate::api::audit::recent_audit;
-use crate::components::ui::{Alert, BUTTON_QUIET, PageHeader};
+use crate::components::ui::{Alert, BUTTON_QUIET, DataTable, PageHeader};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -18,21 +18,10 @@ pub fn AuditPage() -> impl IntoView {
                         let next = rows.last().map(|r| r.seq);
                         let full = rows.len() == 50;
                         view! {
-                            <div class="overflow-x-auto rounded-lg border border-slate-200 dark:border-slate-800">
-                                <table class="min-w-full divide-y divide-slate-200 text-sm dark:divide-slate-800" data-testid="audit-table">
-                                    <thead class="bg-slate-100 text-left dark:bg-slate-900">
-                                        <tr>
-                                            <th scope="col" class="px-3 py-2">"#"</th>
-                                            <th scope="col" class="px-3 py-2">"Time (UTC)"</th>
-                                            <th scope="col" class="px-3 py-2">"Event"</th>
-                                            <th scope="col" class="px-3 py-2">"Outcome"</th>
-                                            <th scope="col" class="px-3 py-2">"Actor"</th>
-                                            <th scope="col" class="px-3 py-2">"Target"</th>
-                                            <th scope="col" class="px-3 py-2">"IP"</th>
-                                            <th scope="col" class="px-3 py-2">"Detail"</th>
-                                        </tr>
-                                    </thead>
-                                    <tbody class="divide-y divide-slate-100 dark:divide-slate-800">
+                            <DataTable
+                                headers=vec!["#", "Time (UTC)", "Event", "Outcome", "Actor", "Target", "IP", "Detail"]
+                                testid="audit-table"
+                            >
                                         {rows.into_iter().map(|r| view! {
                                             <tr>
                                                 <td class="px-3 py-2 tabular-nums">{r.seq}</td>
@@ -45,9 +34,7 @@ pub fn AuditPage() -> impl IntoView {
                                                 <td class="max-w-xs truncate px-3 py-2 font-mono text-xs" title=r.detail.clone()>{r.detail.clone()}</td>
                                             </tr>
                                         }).collect_view()}
-                                    </tbody>
-                                </table>
-                            </div>
+                            </DataTable>
                             <div class="mt-4 flex gap-2">
                                 <Show when=move || before.get().is_some()>
                                     <button type="button" class=BUTTON_QUIET on:click=move |_| before.set(None)>"Newest"</button>

@@ -5,7 +5,7 @@ use crate::api::staff::{ChangeStaffRole, InviteStaff, SetStaffEnabled, list_staf
 use crate::api::{ROLES, StaffRow, Viewer};
 use crate::components::layout::with_me;
 use crate::components::ui::{
-    Alert, BUTTON, BUTTON_QUIET, CARD, FieldError, INPUT, LABEL, PageHeader,
+    Alert, BUTTON, BUTTON_QUIET, CARD, DataTable, FieldError, INPUT, LABEL, PageHeader,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -115,19 +115,12 @@ fn StaffTable(
     change_role: ServerAction<ChangeStaffRole>,
     set_enabled: ServerAction<SetStaffEnabled>,
 ) -> impl IntoView {
+    let mut headers = vec!["Email", "Role", "Status", "Since"];
+    if manage {
+        headers.push("Actions");
+    }
     view! {
-        <div class="overflow-x-auto rounded-lg border border-slate-200 dark:border-slate-800">
-            <table class="min-w-full divide-y divide-slate-200 text-sm dark:divide-slate-800" data-testid="staff-table">
-                <thead class="bg-slate-100 text-left dark:bg-slate-900">
-                    <tr>
-                        <th scope="col" class="px-3 py-2">"Email"</th>
-                        <th scope="col" class="px-3 py-2">"Role"</th>
-                        <th scope="col" class="px-3 py-2">"Status"</th>
-                        <th scope="col" class="px-3 py-2">"Since"</th>
-                        {manage.then(|| view! { <th scope="col" class="px-3 py-2"><span class="sr-only">"Actions"</span></th> })}
-                    </tr>
-                </thead>
-                <tbody class="divide-y divide-slate-100 dark:divide-slate-800">
+        <DataTable headers testid="staff-table">
                     {rows.into_iter().map(|row| {
                         let csrf = csrf.clone();
                         let email = row.email.clone();
@@ -145,9 +138,7 @@ fn StaffTable(
                             </tr>
                         }
                     }).collect_view()}
-                </tbody>
-            </table>
-        </div>
+        </DataTable>
     }
 }
 

@@ -165,22 +165,19 @@ async fn bad_input_gets_a_stable_code(backend: Backend) {
         (422, Some("invalid_role"))
     );
 
-    let res = http
-        .patch(format!("{}/api/v1/staff/no-such-id", app.url))
-        .bearer_auth(&key)
-        .json(&json!({"role": "auditor"}))
-        .send()
-        .await
-        .expect("patch");
-    assert_eq!(res.status(), 404);
-    let res = http
-        .patch(format!("{}/api/v1/staff/no-such-id", app.url))
-        .bearer_auth(&key)
-        .json(&json!({"status": "sleeping"}))
-        .send()
-        .await
-        .expect("patch");
-    assert_eq!(res.status(), 422);
+    for (body, status) in [
+        (json!({"role": "auditor"}), 404),
+        (json!({"status": "sleeping"}), 422),
+    ] {
+        let res = http
+            .patch(format!("{}/api/v1/staff/no-such-id", app.url))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+            .expect("patch");
+        assert_eq!(res.status(), status, "{body}");
+    }
     let res = http
         .get(format!("{}/api/v1/audit-events?limit=many", app.url))
         .bearer_auth(&key)

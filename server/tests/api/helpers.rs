@@ -266,6 +266,22 @@ impl TestApp {
             .expect("rpc")
     }
 
+    /// Disables a staff member the way an owner does in the dashboard (must succeed).
+    pub async fn disable_from_dashboard(&self, staff_id: &str) {
+        let csrf = self.session_csrf().await;
+        let res = self
+            .rpc(
+                "set_staff_enabled",
+                &[
+                    ("csrf", &csrf),
+                    ("staff_id", staff_id),
+                    ("enabled", "false"),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+    }
+
     /// The signed-in session's CSRF token, as the dashboard gets it.
     pub async fn session_csrf(&self) -> String {
         let me: serde_json::Value = self.rpc("me", &[]).await.json().await.expect("me json");

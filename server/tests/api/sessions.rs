@@ -113,14 +113,7 @@ async fn disabling_a_member_ends_their_sessions(backend: Backend) {
         .await;
     assert_eq!(member_client.get("/").await.status(), 200);
 
-    let csrf = app.session_csrf().await;
-    let res = app
-        .rpc(
-            "set_staff_enabled",
-            &[("csrf", &csrf), ("staff_id", &member), ("enabled", "false")],
-        )
-        .await;
-    assert_eq!(res.status(), 200);
+    app.disable_from_dashboard(&member).await;
 
     assert_eq!(
         location(&member_client.get("/").await),
