@@ -4,12 +4,14 @@
 //! call these functions. Every mutation writes its audit event in the same transaction as the change.
 
 pub mod api_keys;
+pub mod applications;
 pub mod audit;
 pub mod authz;
 pub mod db;
 pub mod email;
 pub mod error;
 pub mod password;
+pub mod redirect_uris;
 pub mod secret;
 pub mod sessions;
 pub mod staff;
