@@ -27,10 +27,15 @@ pub enum Event {
     StaffEnabled,
     ApiKeyCreated,
     ApiKeyRevoked,
+    ApplicationCreated,
+    ApplicationUpdated,
+    ApplicationDisabled,
+    ApplicationEnabled,
+    ApplicationDeleted,
 }
 
 impl Event {
-    pub const ALL: [Event; 11] = [
+    pub const ALL: [Event; 16] = [
         Event::StaffSignedIn,
         Event::StaffSignInFailed,
         Event::StaffSignedOut,
@@ -42,6 +47,11 @@ impl Event {
         Event::StaffEnabled,
         Event::ApiKeyCreated,
         Event::ApiKeyRevoked,
+        Event::ApplicationCreated,
+        Event::ApplicationUpdated,
+        Event::ApplicationDisabled,
+        Event::ApplicationEnabled,
+        Event::ApplicationDeleted,
     ];
 
     pub fn name(self) -> &'static str {
@@ -57,6 +67,11 @@ impl Event {
             Event::StaffEnabled => "staff.enabled",
             Event::ApiKeyCreated => "api_key.created",
             Event::ApiKeyRevoked => "api_key.revoked",
+            Event::ApplicationCreated => "application.created",
+            Event::ApplicationUpdated => "application.updated",
+            Event::ApplicationDisabled => "application.disabled",
+            Event::ApplicationEnabled => "application.enabled",
+            Event::ApplicationDeleted => "application.deleted",
         }
     }
 }
@@ -100,6 +115,13 @@ impl Target {
     pub fn staff(id: &str) -> Self {
         Self {
             kind: "staff",
+            id: id.to_owned(),
+        }
+    }
+
+    pub fn application(id: &str) -> Self {
+        Self {
+            kind: "application",
             id: id.to_owned(),
         }
     }

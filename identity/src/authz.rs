@@ -64,16 +64,22 @@ pub enum Action {
     ManageApiKeys,
     /// Read environment settings.
     ViewSettings,
+    /// Read applications and their configuration (never their secrets).
+    ViewApplications,
+    /// Create, configure, disable and delete applications.
+    ManageApplications,
 }
 
 impl Action {
-    pub const ALL: [Action; 6] = [
+    pub const ALL: [Action; 8] = [
         Action::ViewDashboard,
         Action::ViewStaff,
         Action::ManageStaff,
         Action::ViewAudit,
         Action::ManageApiKeys,
         Action::ViewSettings,
+        Action::ViewApplications,
+        Action::ManageApplications,
     ];
 }
 
@@ -82,7 +88,8 @@ pub fn allows(role: Role, action: Action) -> bool {
     use Action::*;
     use Role::*;
     match action {
-        ViewDashboard => true,
+        ViewDashboard | ViewApplications => true,
+        ManageApplications => matches!(role, Owner | Operator),
         ViewStaff | ViewSettings => matches!(role, Owner | Operator | Auditor),
         ManageStaff | ManageApiKeys => role == Owner,
         ViewAudit => matches!(role, Owner | Auditor),
@@ -161,6 +168,8 @@ mod tests {
             (ViewAudit, true, false, false, true),
             (ManageApiKeys, true, false, false, false),
             (ViewSettings, true, true, false, true),
+            (ViewApplications, true, true, true, true),
+            (ManageApplications, true, true, false, false),
         ];
         assert_eq!(table.len(), Action::ALL.len(), "every action has a row");
         for (action, owner, operator, support, auditor) in table {
@@ -177,7 +186,11 @@ mod tests {
 
     #[test]
     fn auditor_can_change_nothing() {
-        let writes = [Action::ManageStaff, Action::ManageApiKeys];
+        let writes = [
+            Action::ManageStaff,
+            Action::ManageApiKeys,
+            Action::ManageApplications,
+        ];
         assert!(writes.iter().all(|a| !allows(Role::Auditor, *a)));
     }
 

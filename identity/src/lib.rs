@@ -71,7 +71,9 @@ impl Identity {
     pub async fn open(database_url: &str, settings: Settings) -> Result<Self> {
         let db = Db::connect(database_url).await?;
         db.migrate().await?;
-        Ok(Self::new(db, settings))
+        let identity = Self::new(db, settings);
+        applications::ensure_default(&identity, Timestamp::now()).await?;
+        Ok(identity)
     }
 
     pub fn new(db: Db, settings: Settings) -> Self {

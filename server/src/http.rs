@@ -1,6 +1,7 @@
 //! The HTTP edge. Each capability has its own module with a `router()`; `startup` merges them.
 
 pub mod api;
+pub mod applications;
 pub mod auth;
 pub mod edge;
 pub mod error;

@@ -186,7 +186,10 @@ async fn bad_input_gets_a_stable_code(backend: Backend) {
         .expect("get");
     assert_eq!(res.status(), 400);
     // Nothing was written by any of it, beyond the key's own creation.
-    assert_eq!(app.audit_events().await, ["api_key.created"]);
+    assert_eq!(
+        app.audit_events().await,
+        ["application.created", "api_key.created"]
+    );
 }
 
 async fn audit_events_page_newest_first(backend: Backend) {
@@ -219,9 +222,10 @@ async fn audit_events_page_newest_first(backend: Backend) {
         }
     };
     let (seqs, cursor) = page("limit=4".into()).await;
-    assert_eq!(seqs, [6, 5, 4, 3]);
+    // seq 1 is the default application, created on first start.
+    assert_eq!(seqs, [7, 6, 5, 4]);
     let cursor = cursor.expect("cursor");
     let (seqs, next) = page(format!("limit=4&before={cursor}")).await;
-    assert_eq!(seqs, [2, 1]);
+    assert_eq!(seqs, [3, 2, 1]);
     assert_eq!(next, None);
 }

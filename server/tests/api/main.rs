@@ -5,6 +5,7 @@
 mod helpers;
 
 mod api;
+mod applications;
 mod audit;
 mod csrf;
 mod ops;
