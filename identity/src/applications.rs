@@ -374,7 +374,7 @@ pub async fn ensure_default(identity: &Identity, now: Timestamp) -> Result<()> {
         .context("Failed to commit the default application")
 }
 
-async fn find(tx: &mut Tx, id: &str) -> Result<Application> {
+pub(crate) async fn find(tx: &mut Tx, id: &str) -> Result<Application> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "select {COLUMNS} from application where application_id = $1"
     )))

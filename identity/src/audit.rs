@@ -32,10 +32,12 @@ pub enum Event {
     ApplicationDisabled,
     ApplicationEnabled,
     ApplicationDeleted,
+    ClientSecretCreated,
+    ClientSecretRevoked,
 }
 
 impl Event {
-    pub const ALL: [Event; 16] = [
+    pub const ALL: [Event; 18] = [
         Event::StaffSignedIn,
         Event::StaffSignInFailed,
         Event::StaffSignedOut,
@@ -52,6 +54,8 @@ impl Event {
         Event::ApplicationDisabled,
         Event::ApplicationEnabled,
         Event::ApplicationDeleted,
+        Event::ClientSecretCreated,
+        Event::ClientSecretRevoked,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,6 +76,8 @@ impl Event {
             Event::ApplicationDisabled => "application.disabled",
             Event::ApplicationEnabled => "application.enabled",
             Event::ApplicationDeleted => "application.deleted",
+            Event::ClientSecretCreated => "client_secret.created",
+            Event::ClientSecretRevoked => "client_secret.revoked",
         }
     }
 }

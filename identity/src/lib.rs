@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod applications;
 pub mod audit;
 pub mod authz;
+pub mod credentials;
 pub mod db;
 pub mod email;
 pub mod error;

@@ -9,7 +9,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use identity::applications::{self, Application, Change, NewApplication};
+use identity::credentials;
 use identity::{RequestMeta, Timestamp};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -20,6 +22,135 @@ pub fn router() -> Router<AppState> {
             "/api/v1/applications/{id}",
             get(read).patch(update).delete(delete),
         )
+        .route(
+            "/api/v1/applications/{id}/secrets",
+            get(list_secrets).post(create_secret),
+        )
+        .route(
+            "/api/v1/applications/{id}/secrets/{secret_id}",
+            axum::routing::delete(revoke_secret),
+        )
+        .route(
+            "/api/v1/applications/{id}/secrets/{secret_id}/rotate",
+            axum::routing::post(rotate_secret),
+        )
+}
+
+fn secret_json(info: &credentials::SecretInfo, now: Timestamp) -> Value {
+    json!({
+        "id": info.id,
+        "display": format!("{}…{}", info.prefix, info.last_four),
+        "active": info.is_active(now),
+        "created_at": info.created_at.rfc3339(),
+        "expires_at": info.expires_at.map(Timestamp::rfc3339),
+        "revoked_at": info.revoked_at.map(Timestamp::rfc3339),
+        "last_used_at": info.last_used_at.map(Timestamp::rfc3339),
+    })
+}
+
+fn created_secret_json(created: &credentials::CreatedSecret, now: Timestamp) -> Value {
+    let mut out = secret_json(&created.info, now);
+    out["secret"] = json!(created.secret.expose_secret());
+    out
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SecretBody {
+    expires_in_secs: Option<i64>,
+}
+
+/// `POST …/secrets` → 201 with the `secret`, shown this once.
+async fn create_secret(
+    State(state): State<AppState>,
+    Extension(meta): Extension<RequestMeta>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+    body: Option<Json<SecretBody>>,
+) -> Result<Response, ApiError> {
+    principal.authorize(identity::Action::ManageApplications)?;
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let now = Timestamp::now();
+    let created = credentials::create(
+        &state.identity,
+        &principal,
+        &meta,
+        &id,
+        body.expires_in_secs,
+        now,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(created_secret_json(&created, now)),
+    )
+        .into_response())
+}
+
+async fn list_secrets(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    principal.authorize(identity::Action::ViewApplications)?;
+    let now = Timestamp::now();
+    let secrets = credentials::list(&state.identity, &principal, &id).await?;
+    Ok(Json(
+        json!({ "data": secrets.iter().map(|s| secret_json(s, now)).collect::<Vec<_>>() }),
+    ))
+}
+
+async fn revoke_secret(
+    State(state): State<AppState>,
+    Extension(meta): Extension<RequestMeta>,
+    Caller(principal): Caller,
+    Path((id, secret_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    principal.authorize(identity::Action::ManageApplications)?;
+    credentials::revoke(
+        &state.identity,
+        &principal,
+        &meta,
+        &id,
+        &secret_id,
+        Timestamp::now(),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RotateBody {
+    grace_secs: Option<i64>,
+}
+
+/// `POST …/secrets/{secret_id}/rotate` → 201 with the new secret; the old one expires after the grace.
+async fn rotate_secret(
+    State(state): State<AppState>,
+    Extension(meta): Extension<RequestMeta>,
+    Caller(principal): Caller,
+    Path((id, secret_id)): Path<(String, String)>,
+    body: Option<Json<RotateBody>>,
+) -> Result<Response, ApiError> {
+    principal.authorize(identity::Action::ManageApplications)?;
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let now = Timestamp::now();
+    let created = credentials::rotate(
+        &state.identity,
+        &principal,
+        &meta,
+        &id,
+        &secret_id,
+        body.grace_secs,
+        now,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(created_secret_json(&created, now)),
+    )
+        .into_response())
 }
 
 fn app_json(app: &Application) -> Value {

@@ -10,7 +10,163 @@ crate::on_both_databases!(
     deleting_needs_the_typed_name_and_keeps_the_history,
     readers_can_read_and_only_owners_and_operators_can_write,
     applications_page_in_creation_order,
+    client_secrets_are_shown_once_hashed_at_rest_and_rotate_without_downtime,
+    public_clients_never_get_a_secret,
 );
+
+async fn client_secrets_are_shown_once_hashed_at_rest_and_rotate_without_downtime(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let api = Api::new(&app, Role::Operator).await;
+    let (_, created) = api.post(json!({"name": "Backend", "type": "m2m"})).await;
+    let (id, client_id) = (
+        created["id"].as_str().expect("id").to_owned(),
+        created["client_id"].as_str().expect("cid").to_owned(),
+    );
+    let secrets = format!("/api/v1/applications/{id}/secrets");
+
+    let (status, first) = api.send(reqwest::Method::POST, &secrets, None).await;
+    assert_eq!(status, 201, "{first}");
+    let secret = first["secret"].as_str().expect("secret").to_owned();
+    assert!(
+        secret.starts_with("pcs_") && secret.len() >= 4 + 43,
+        "256 bits"
+    );
+    assert!(
+        first["display"]
+            .as_str()
+            .is_some_and(|d| d.ends_with(&secret[secret.len() - 4..]))
+    );
+
+    // Only the hash is stored, and listing never shows the secret.
+    let stored: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "select count(*) from client_secret where secret_hash = '{secret}' or prefix = '{secret}'"
+    )))
+    .fetch_one(app.identity.db().pool())
+    .await
+    .expect("count");
+    assert_eq!(stored, 0);
+    let (_, listed) = api.send(reqwest::Method::GET, &secrets, None).await;
+    assert!(!listed.to_string().contains(&secret));
+
+    let now = identity::Timestamp::now();
+    let ok = identity::credentials::authenticate_client(&app.identity, &client_id, &secret, now)
+        .await
+        .expect("auth");
+    assert_eq!(ok.map(|a| a.id), Some(id.clone()));
+    let (_, listed) = api.send(reqwest::Method::GET, &secrets, None).await;
+    assert!(
+        listed["data"][0]["last_used_at"].is_string(),
+        "last use recorded"
+    );
+    assert!(
+        identity::credentials::authenticate_client(&app.identity, &client_id, "pcs_wrong", now)
+            .await
+            .expect("auth")
+            .is_none()
+    );
+
+    // Rotate: a new secret now, the old one keeps working through the grace period, then stops.
+    let first_id = first["id"].as_str().expect("id");
+    let (status, second) = api
+        .send(
+            reqwest::Method::POST,
+            &format!("{secrets}/{first_id}/rotate"),
+            Some(json!({"grace_secs": 3600})),
+        )
+        .await;
+    assert_eq!(status, 201, "{second}");
+    let new_secret = second["secret"].as_str().expect("secret").to_owned();
+    let later = now.plus_secs(1800);
+    let after_grace = now.plus_secs(3700);
+    for (s, t, works) in [
+        (&secret, later, true),
+        (&new_secret, later, true),
+        (&secret, after_grace, false),
+        (&new_secret, after_grace, true),
+    ] {
+        let got = identity::credentials::authenticate_client(&app.identity, &client_id, s, t)
+            .await
+            .expect("auth");
+        assert_eq!(got.is_some(), works);
+    }
+
+    // Two active at most; revoking frees a slot and takes effect at once.
+    let (status, res) = api.send(reqwest::Method::POST, &secrets, None).await;
+    assert_eq!(
+        (status, res["error"]["code"].as_str()),
+        (409, Some("too_many_secrets"))
+    );
+    let second_id = second["id"].as_str().expect("id");
+    let (status, _) = api
+        .send(
+            reqwest::Method::DELETE,
+            &format!("{secrets}/{second_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert!(
+        identity::credentials::authenticate_client(&app.identity, &client_id, &new_secret, later)
+            .await
+            .expect("auth")
+            .is_none()
+    );
+    let (status, _) = api
+        .send(
+            reqwest::Method::DELETE,
+            &format!("{secrets}/{second_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(app.count_events("client_secret.created").await, 2);
+    assert_eq!(app.count_events("client_secret.revoked").await, 1);
+
+    // A disabled application's secrets stop working.
+    api.send(
+        reqwest::Method::PATCH,
+        &format!("/api/v1/applications/{id}"),
+        Some(json!({"status": "disabled"})),
+    )
+    .await;
+    assert!(
+        identity::credentials::authenticate_client(&app.identity, &client_id, &secret, later)
+            .await
+            .expect("auth")
+            .is_none()
+    );
+    // Auditors read metadata but cannot create.
+    let auditor = Api::new(&app, Role::Auditor).await;
+    assert_eq!(
+        auditor.send(reqwest::Method::GET, &secrets, None).await.0,
+        200
+    );
+    assert_eq!(
+        auditor.send(reqwest::Method::POST, &secrets, None).await.0,
+        403
+    );
+}
+
+async fn public_clients_never_get_a_secret(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let api = Api::new(&app, Role::Owner).await;
+    for t in ["spa", "native"] {
+        let (_, created) = api.post(json!({"name": t, "type": t})).await;
+        let path = format!(
+            "/api/v1/applications/{}/secrets",
+            created["id"].as_str().expect("id")
+        );
+        let (status, res) = api.send(reqwest::Method::POST, &path, None).await;
+        assert_eq!(
+            (status, res["error"]["code"].as_str()),
+            (409, Some("public_client")),
+            "{t}"
+        );
+    }
+    assert_eq!(app.count_events("client_secret.created").await, 0);
+}
 
 struct Api {
     http: reqwest::Client,
