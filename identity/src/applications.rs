@@ -258,13 +258,20 @@ async fn insert(tx: &mut Tx, app: &Application) -> Result<()> {
     .execute(&mut **tx)
     .await
     .map(|_| ())
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            Error::invalid("name", "name_taken", "An application with this name already exists.")
-        } else {
-            Error::internal("Failed to store an application", e)
-        }
-    })
+    .map_err(|e| write_error(e, "Failed to store an application"))
+}
+
+/// A unique violation on write is the name being taken (the client ID and id are random).
+fn write_error(e: sqlx::Error, context: &'static str) -> Error {
+    if is_unique_violation(&e) {
+        Error::invalid(
+            "name",
+            "name_taken",
+            "An application with this name already exists.",
+        )
+    } else {
+        Error::internal(context, e)
+    }
 }
 
 fn summary(app: &Application) -> Value {
@@ -303,24 +310,35 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
+    store_new(identity, &principal.actor(), meta, &app, now).await?;
+    Ok(app)
+}
+
+/// Inserts a new application and its `application.created` event in one transaction.
+async fn store_new(
+    identity: &Identity,
+    actor: &audit::Actor,
+    meta: &RequestMeta,
+    app: &Application,
+    now: Timestamp,
+) -> Result<()> {
     let mut tx = identity.db().begin().await?;
-    insert(&mut tx, &app).await?;
+    insert(&mut tx, app).await?;
     audit::append(
         &mut tx,
-        &principal.actor(),
+        actor,
         meta,
         Entry::success(
             Event::ApplicationCreated,
             Some(Target::application(&app.id)),
-            json!({ "after": summary(&app) }),
+            json!({ "after": summary(app) }),
         ),
         now,
     )
     .await?;
     tx.commit()
         .await
-        .context("Failed to commit a new application")?;
-    Ok(app)
+        .context("Failed to commit a new application")
 }
 
 /// Creates the default application on first start. Safe when several replicas start at once.
@@ -348,30 +366,21 @@ pub async fn ensure_default(identity: &Identity, now: Timestamp) -> Result<()> {
         created_at: now,
         updated_at: now,
     };
-    let mut tx = identity.db().begin().await?;
-    match insert(&mut tx, &app).await {
-        Ok(()) => {}
+    match store_new(
+        identity,
+        &audit::Actor::System,
+        &RequestMeta::default(),
+        &app,
+        now,
+    )
+    .await
+    {
         // Another replica created it first.
         Err(Error::Invalid {
             code: "name_taken", ..
-        }) => return Ok(()),
-        Err(e) => return Err(e),
+        }) => Ok(()),
+        other => other,
     }
-    audit::append(
-        &mut tx,
-        &audit::Actor::System,
-        &RequestMeta::default(),
-        Entry::success(
-            Event::ApplicationCreated,
-            Some(Target::application(&app.id)),
-            json!({ "after": summary(&app) }),
-        ),
-        now,
-    )
-    .await?;
-    tx.commit()
-        .await
-        .context("Failed to commit the default application")
 }
 
 pub(crate) async fn find(tx: &mut Tx, id: &str) -> Result<Application> {
@@ -478,15 +487,7 @@ pub async fn update(
     .execute(&mut *tx)
     .await;
     if let Err(e) = result {
-        return Err(if is_unique_violation(&e) {
-            Error::invalid(
-                "name",
-                "name_taken",
-                "An application with this name already exists.",
-            )
-        } else {
-            Error::internal("Failed to update an application", e)
-        });
+        return Err(write_error(e, "Failed to update an application"));
     }
     let pick = |v: &Value| {
         Value::Object(
