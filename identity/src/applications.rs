@@ -15,7 +15,7 @@ use rand::RngCore;
 use rand::rngs::OsRng;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 /// What kind of surface an application is. Fixed at creation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -383,12 +383,13 @@ pub async fn ensure_default(identity: &Identity, now: Timestamp) -> Result<()> {
     }
 }
 
-pub(crate) async fn find(tx: &mut Tx, id: &str) -> Result<Application> {
+/// Reads one application on `conn`: a pooled connection for reads, or a transaction (`&mut tx`).
+pub(crate) async fn find(conn: &mut AnyConnection, id: &str) -> Result<Application> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "select {COLUMNS} from application where application_id = $1"
     )))
     .bind(id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(conn)
     .await
     .context("Failed to read an application")?
     .ok_or(Error::NotFound)?;
@@ -397,15 +398,7 @@ pub(crate) async fn find(tx: &mut Tx, id: &str) -> Result<Application> {
 
 pub async fn get(identity: &Identity, principal: &Principal, id: &str) -> Result<Application> {
     principal.authorize(Action::ViewApplications)?;
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "select {COLUMNS} from application where application_id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(identity.db().pool())
-    .await
-    .context("Failed to read an application")?
-    .ok_or(Error::NotFound)?;
-    decode(&row)
+    find(&mut *identity.db().connection().await?, id).await
 }
 
 /// A page of applications in creation order; `after` is the last id of the previous page.

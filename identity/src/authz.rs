@@ -60,8 +60,6 @@ pub enum Action {
     ManageStaff,
     /// Read the audit log.
     ViewAudit,
-    /// Create and revoke environment admin API keys.
-    ManageApiKeys,
     /// Read environment settings.
     ViewSettings,
     /// Read applications and their configuration (never their secrets).
@@ -71,12 +69,11 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 7] = [
         Action::ViewDashboard,
         Action::ViewStaff,
         Action::ManageStaff,
         Action::ViewAudit,
-        Action::ManageApiKeys,
         Action::ViewSettings,
         Action::ViewApplications,
         Action::ManageApplications,
@@ -91,7 +88,7 @@ pub fn allows(role: Role, action: Action) -> bool {
         ViewDashboard | ViewApplications => true,
         ManageApplications => matches!(role, Owner | Operator),
         ViewStaff | ViewSettings => matches!(role, Owner | Operator | Auditor),
-        ManageStaff | ManageApiKeys => role == Owner,
+        ManageStaff => role == Owner,
         ViewAudit => matches!(role, Owner | Auditor),
     }
 }
@@ -166,7 +163,6 @@ mod tests {
             (ViewStaff, true, true, false, true),
             (ManageStaff, true, false, false, false),
             (ViewAudit, true, false, false, true),
-            (ManageApiKeys, true, false, false, false),
             (ViewSettings, true, true, false, true),
             (ViewApplications, true, true, true, true),
             (ManageApplications, true, true, false, false),
@@ -186,11 +182,7 @@ mod tests {
 
     #[test]
     fn auditor_can_change_nothing() {
-        let writes = [
-            Action::ManageStaff,
-            Action::ManageApiKeys,
-            Action::ManageApplications,
-        ];
+        let writes = [Action::ManageStaff, Action::ManageApplications];
         assert!(writes.iter().all(|a| !allows(Role::Auditor, *a)));
     }
 

@@ -14,7 +14,7 @@ use crate::{Identity, RequestMeta};
 use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 pub const SECRET_PREFIX: &str = "pcs_";
 pub const MAX_ACTIVE: i64 = 2;
@@ -71,12 +71,12 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<SecretInfo> {
 const COLUMNS: &str =
     "client_secret_id, prefix, last_four, created_at, expires_at, revoked_at, last_used_at";
 
-async fn secrets_of(tx: &mut Tx, application_id: &str) -> Result<Vec<SecretInfo>> {
+async fn secrets_of(conn: &mut AnyConnection, application_id: &str) -> Result<Vec<SecretInfo>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "select {COLUMNS} from client_secret where application_id = $1 order by created_at, client_secret_id"
     )))
     .bind(application_id)
-    .fetch_all(&mut **tx)
+    .fetch_all(conn)
     .await
     .context("Failed to read client secrets")?;
     rows.iter().map(decode).collect()
@@ -276,13 +276,9 @@ pub async fn list(
     application_id: &str,
 ) -> Result<Vec<SecretInfo>> {
     principal.authorize(Action::ViewApplications)?;
-    let mut tx = identity.db().begin().await?;
-    applications::find(&mut tx, application_id).await?;
-    let secrets = secrets_of(&mut tx, application_id).await?;
-    tx.commit()
-        .await
-        .context("Failed to finish reading secrets")?;
-    Ok(secrets)
+    let mut conn = identity.db().connection().await?;
+    applications::find(&mut conn, application_id).await?;
+    secrets_of(&mut conn, application_id).await
 }
 
 /// Client authentication (for the token endpoint): the application whose client ID this is, when
@@ -322,10 +318,6 @@ pub async fn authenticate_client(
         .execute(identity.db().pool())
         .await
         .context("Failed to record a secret's use")?;
-    let mut tx = identity.db().begin().await?;
-    let app = applications::find(&mut tx, &app_id).await?;
-    tx.commit()
-        .await
-        .context("Failed to finish client authentication")?;
+    let app = applications::find(&mut *identity.db().connection().await?, &app_id).await?;
     Ok(Some(app))
 }

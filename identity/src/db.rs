@@ -104,6 +104,14 @@ impl Db {
         .context("Failed to start a database transaction")
     }
 
+    /// A pooled connection for reads that need several statements but no write lock.
+    pub async fn connection(&self) -> Result<sqlx::pool::PoolConnection<Any>> {
+        self.pool
+            .acquire()
+            .await
+            .context("Failed to get a database connection")
+    }
+
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("select 1")
             .execute(&self.pool)

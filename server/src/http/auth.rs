@@ -120,7 +120,11 @@ async fn accept_invite(
     Form(form): Form<AcceptForm>,
 ) -> Response {
     let back = |message: &str| {
-        let query = serde_urlencoded_pair(&[("token", form.token.as_str()), ("error", message)]);
+        // Percent-encoded (not `+` for spaces): the router decodes query values that way.
+        let enc = |v: &str| {
+            percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        let query = format!("token={}&error={}", enc(&form.token), enc(message));
         Redirect::to(&format!("/accept-invite?{query}")).into_response()
     };
     if !form_token_ok(&rc, &form.csrf) {
@@ -145,23 +149,4 @@ async fn accept_invite(
         }
         Err(e) => back(&e.public_message()),
     }
-}
-
-fn serde_urlencoded_pair(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={}", urlencode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

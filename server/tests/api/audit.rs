@@ -25,36 +25,40 @@ async fn every_action_writes_one_chained_event_with_its_context(backend: Backend
             ],
         )
         .await;
-    let member: serde_json::Value = res.json().await.expect("json");
-    let _ = member;
+    assert_eq!(res.status(), 200);
     let id: String = sqlx::query_scalar("select staff_id from staff where email = 'a@example.com'")
         .fetch_one(app.identity.db().pool())
         .await
         .expect("id");
-    let _ = app
+    let res = app
         .rpc(
             "change_staff_role",
             &[("csrf", &csrf), ("staff_id", &id), ("role", "support")],
         )
         .await;
-    let _ = app
+    assert_eq!(res.status(), 200);
+    let res = app
         .rpc(
             "set_staff_enabled",
             &[("csrf", &csrf), ("staff_id", &id), ("enabled", "false")],
         )
         .await;
-    let _ = app
+    assert_eq!(res.status(), 200);
+    let res = app
         .rpc(
             "set_staff_enabled",
             &[("csrf", &csrf), ("staff_id", &id), ("enabled", "true")],
         )
         .await;
-    let _ = app
+    assert_eq!(res.status(), 200);
+    let out = app
         .client
         .post(format!("{}/auth/logout", app.url))
         .form(&[("csrf", csrf.as_str())])
         .send()
-        .await;
+        .await
+        .expect("logout");
+    assert_eq!(out.status(), 303);
 
     assert_eq!(
         app.audit_events().await,

@@ -1,4 +1,4 @@
-use crate::helpers::{Backend, browser_client, location, spawn_app};
+use crate::helpers::{Backend, location, spawn_app};
 use identity::Role;
 
 crate::on_both_databases!(
@@ -77,7 +77,6 @@ async fn cross_origin_posts_are_refused_everywhere_but_the_bearer_api(backend: B
         .await
         .expect("post");
     assert_eq!(res.status(), 201);
-    let _ = browser_client;
 }
 
 async fn a_mutation_with_a_wrong_session_token_is_refused(backend: Backend) {
