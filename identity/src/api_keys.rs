@@ -112,7 +112,7 @@ pub async fn authenticate(
         .await
         .context("Failed to record API key use")?;
     Ok(Some(Principal {
-        role: Role::parse(&role)?,
+        role: Some(Role::parse(&role)?),
         kind: PrincipalKind::ApiKey {
             api_key_id,
             name: row.try_get("name").context("api_key.name")?,

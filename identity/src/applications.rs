@@ -5,8 +5,10 @@ use crate::audit::{self, Entry, Event, Target};
 use crate::authz::{Action, Principal};
 use crate::db::Tx;
 use crate::error::{Context, Error, Result, is_unique_violation};
-use crate::redirect_uris::{self, RedirectUri};
+use crate::redirect_uris::{self, Endpoint, RedirectUri};
 use crate::secret::new_id;
+use crate::session_policy::{self, Effective, Overrides};
+use crate::settings;
 use crate::time::Timestamp;
 use crate::{Identity, RequestMeta};
 use base64::Engine;
@@ -14,7 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use rand::rngs::OsRng;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use sqlx::{AnyConnection, Row};
 
 /// What kind of surface an application is. Fixed at creation.
@@ -122,6 +124,14 @@ pub struct Application {
     pub is_default: bool,
     pub redirect_uris: Vec<RedirectUri>,
     pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// The sign-in redirect used when a request names none; always one of `redirect_uris`.
+    pub default_redirect_uri: Option<RedirectUri>,
+    pub initiate_login_uri: Option<RedirectUri>,
+    pub backchannel_logout_uri: Option<RedirectUri>,
+    /// Where password-reset and invitation pages return the user to.
+    pub return_url: Option<RedirectUri>,
+    /// The session-policy values this application overrides.
+    pub session_policy: Overrides,
     pub created_by: Option<String>,
     pub updated_by: Option<String>,
     pub created_at: Timestamp,
@@ -136,9 +146,17 @@ pub struct NewApplication {
     pub description: Option<String>,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
+    pub default_redirect_uri: Option<String>,
+    pub initiate_login_uri: Option<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub return_url: Option<String>,
+    /// Overrides to set (`null` values are ignored: a new application inherits them).
+    pub session_policy: Map<String, Value>,
 }
 
-/// A change; absent fields stay as they are. The type never changes.
+/// A change; absent fields stay as they are. For the single URIs, `Some(None)` or an empty string
+/// clears. In `session_policy`, a value sets an override and `null` returns to inheriting. The type
+/// never changes.
 #[derive(Clone, Debug, Default)]
 pub struct Change {
     pub name: Option<String>,
@@ -146,6 +164,11 @@ pub struct Change {
     pub status: Option<String>,
     pub redirect_uris: Option<Vec<String>>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub default_redirect_uri: Option<Option<String>>,
+    pub initiate_login_uri: Option<Option<String>>,
+    pub backchannel_logout_uri: Option<Option<String>>,
+    pub return_url: Option<Option<String>>,
+    pub session_policy: Option<Map<String, Value>>,
 }
 
 fn parse_name(input: &str) -> Result<String> {
@@ -173,7 +196,8 @@ fn parse_description(input: &str) -> Result<String> {
 }
 
 const COLUMNS: &str = "application_id, name, description, app_type, client_id, status, is_default, \
-     redirect_uris, post_logout_redirect_uris, created_by, updated_by, created_at, updated_at";
+     redirect_uris, post_logout_redirect_uris, default_redirect_uri, initiate_login_uri, \
+     backchannel_logout_uri, return_url, session_policy, created_by, updated_by, created_at, updated_at";
 
 fn uris_from_db(text: &str) -> Vec<RedirectUri> {
     serde_json::from_str::<Vec<String>>(text)
@@ -188,7 +212,21 @@ fn uris_to_db(uris: &[RedirectUri]) -> String {
         .unwrap_or_else(|_| "[]".into())
 }
 
+fn uri_from_db(row: &sqlx::any::AnyRow, column: &'static str) -> Result<Option<RedirectUri>> {
+    Ok(row
+        .try_get::<Option<String>, _>(column)
+        .context("application uri")?
+        .map(RedirectUri::from_trusted))
+}
+
+fn uri_to_db(uri: &Option<RedirectUri>) -> Option<&str> {
+    uri.as_ref().map(RedirectUri::as_str)
+}
+
 fn decode(row: &sqlx::any::AnyRow) -> Result<Application> {
+    let policy: String = row
+        .try_get("session_policy")
+        .context("application.session_policy")?;
     let app_type: String = row.try_get("app_type").context("application.app_type")?;
     let status: String = row.try_get("status").context("application.status")?;
     let redirect: String = row
@@ -212,6 +250,11 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<Application> {
             == 1,
         redirect_uris: uris_from_db(&redirect),
         post_logout_redirect_uris: uris_from_db(&post_logout),
+        default_redirect_uri: uri_from_db(row, "default_redirect_uri")?,
+        initiate_login_uri: uri_from_db(row, "initiate_login_uri")?,
+        backchannel_logout_uri: uri_from_db(row, "backchannel_logout_uri")?,
+        return_url: uri_from_db(row, "return_url")?,
+        session_policy: Overrides::from_db(&policy),
         created_by: row
             .try_get("created_by")
             .context("application.created_by")?,
@@ -229,18 +272,12 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<Application> {
     })
 }
 
-fn actor_id(principal: &Principal) -> String {
-    match principal.actor() {
-        audit::Actor::Staff { id, .. } | audit::Actor::ApiKey { id, .. } => id,
-        audit::Actor::System | audit::Actor::Anonymous => "system".to_owned(),
-    }
-}
-
 async fn insert(tx: &mut Tx, app: &Application) -> Result<()> {
     sqlx::query(
         "insert into application (application_id, name, description, app_type, client_id, status, is_default, \
-         redirect_uris, post_logout_redirect_uris, created_by, updated_by, created_at, updated_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         redirect_uris, post_logout_redirect_uris, default_redirect_uri, initiate_login_uri, \
+         backchannel_logout_uri, return_url, session_policy, created_by, updated_by, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(&app.id)
     .bind(&app.name)
@@ -251,6 +288,11 @@ async fn insert(tx: &mut Tx, app: &Application) -> Result<()> {
     .bind(i64::from(app.is_default))
     .bind(uris_to_db(&app.redirect_uris))
     .bind(uris_to_db(&app.post_logout_redirect_uris))
+    .bind(uri_to_db(&app.default_redirect_uri))
+    .bind(uri_to_db(&app.initiate_login_uri))
+    .bind(uri_to_db(&app.backchannel_logout_uri))
+    .bind(uri_to_db(&app.return_url))
+    .bind(app.session_policy.to_db())
     .bind(&app.created_by)
     .bind(&app.updated_by)
     .bind(app.created_at.millis())
@@ -274,11 +316,68 @@ fn write_error(e: sqlx::Error, context: &'static str) -> Error {
     }
 }
 
+/// The audited view of an application: every configurable field.
 fn summary(app: &Application) -> Value {
     json!({
-        "name": app.name, "type": app.app_type, "client_id": app.client_id, "status": app.status,
+        "name": app.name, "description": app.description, "type": app.app_type,
+        "client_id": app.client_id, "status": app.status,
         "redirect_uris": app.redirect_uris, "post_logout_redirect_uris": app.post_logout_redirect_uris,
+        "default_redirect_uri": app.default_redirect_uri, "initiate_login_uri": app.initiate_login_uri,
+        "backchannel_logout_uri": app.backchannel_logout_uri, "return_url": app.return_url,
+        "session_policy": app.session_policy,
     })
+}
+
+/// Keys of `summary` an update may change.
+const CHANGEABLE: [&str; 10] = [
+    "name",
+    "description",
+    "status",
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "default_redirect_uri",
+    "initiate_login_uri",
+    "backchannel_logout_uri",
+    "return_url",
+    "session_policy",
+];
+
+/// The default redirect must be one of the list. Named explicitly, it must be listed; otherwise it
+/// stays when still listed and falls back to the first entry.
+fn settle_default(app: &mut Application, explicit: bool) -> Result<()> {
+    let listed = |u: &RedirectUri| app.redirect_uris.contains(u);
+    match &app.default_redirect_uri {
+        Some(uri) if !listed(uri) && explicit => Err(Error::invalid(
+            "default_redirect_uri",
+            "default_redirect_uri_unlisted",
+            "The default redirect URI must be one of the sign-in redirect URIs.",
+        )),
+        Some(uri) if listed(uri) => Ok(()),
+        _ => {
+            app.default_redirect_uri = app.redirect_uris.first().cloned();
+            Ok(())
+        }
+    }
+}
+
+/// Parses an optional single URI of `endpoint` kind.
+fn endpoint(
+    field: &'static str,
+    input: Option<&str>,
+    app_type: AppType,
+    kind: Endpoint,
+) -> Result<Option<RedirectUri>> {
+    redirect_uris::parse_endpoint(field, input.unwrap_or_default(), app_type, kind)
+}
+
+/// The effective session policy of `app`: its overrides over the environment's over the type's.
+pub async fn effective_policy(identity: &Identity, app: &Application) -> Result<Effective> {
+    let env = settings::session_policy_on(&mut *identity.db().connection().await?).await?;
+    Ok(session_policy::resolve(
+        app.app_type,
+        &env,
+        &app.session_policy,
+    ))
 }
 
 /// Creates an application with a fresh client ID.
@@ -291,7 +390,8 @@ pub async fn create(
 ) -> Result<Application> {
     principal.authorize(Action::ManageApplications)?;
     let app_type = AppType::parse(&new.app_type)?;
-    let app = Application {
+    let policy = Map::from_iter(new.session_policy.into_iter().filter(|(_, v)| !v.is_null()));
+    let mut app = Application {
         id: new_id(),
         name: parse_name(&new.name)?,
         description: parse_description(new.description.as_deref().unwrap_or_default())?,
@@ -305,11 +405,39 @@ pub async fn create(
             &new.post_logout_redirect_uris,
             app_type,
         )?,
-        created_by: Some(actor_id(principal)),
-        updated_by: Some(actor_id(principal)),
+        default_redirect_uri: endpoint(
+            "default_redirect_uri",
+            new.default_redirect_uri.as_deref(),
+            app_type,
+            Endpoint::ReturnUrl,
+        )?,
+        initiate_login_uri: endpoint(
+            "initiate_login_uri",
+            new.initiate_login_uri.as_deref(),
+            app_type,
+            Endpoint::InitiateLogin,
+        )?,
+        backchannel_logout_uri: endpoint(
+            "backchannel_logout_uri",
+            new.backchannel_logout_uri.as_deref(),
+            app_type,
+            Endpoint::BackchannelLogout,
+        )?,
+        return_url: endpoint(
+            "return_url",
+            new.return_url.as_deref(),
+            app_type,
+            Endpoint::ReturnUrl,
+        )?,
+        session_policy: Overrides::default().merge(&policy)?,
+        created_by: Some(principal.actor_id()),
+        updated_by: Some(principal.actor_id()),
         created_at: now,
         updated_at: now,
     };
+    settle_default(&mut app, new.default_redirect_uri.is_some())?;
+    let env = settings::session_policy_on(&mut *identity.db().connection().await?).await?;
+    session_policy::check_for_type(app_type, &env, &app.session_policy)?;
     store_new(identity, &principal.actor(), meta, &app, now).await?;
     Ok(app)
 }
@@ -361,6 +489,11 @@ pub async fn ensure_default(identity: &Identity, now: Timestamp) -> Result<()> {
         is_default: true,
         redirect_uris: Vec::new(),
         post_logout_redirect_uris: Vec::new(),
+        default_redirect_uri: None,
+        initiate_login_uri: None,
+        backchannel_logout_uri: None,
+        return_url: None,
+        session_policy: Overrides::default(),
         created_by: None,
         updated_by: None,
         created_at: now,
@@ -383,6 +516,73 @@ pub async fn ensure_default(identity: &Identity, now: Timestamp) -> Result<()> {
     }
 }
 
+/// Adds `count` synthetic applications of every type, audited like any other, in batches of 500 per
+/// transaction. For benchmarks and demos (`portcullis seed applications`).
+pub async fn seed(identity: &Identity, count: usize, now: Timestamp) -> Result<()> {
+    let mut done = 0;
+    while done < count {
+        let mut tx = identity.db().begin().await?;
+        for n in done..(done + 500).min(count) {
+            let app_type = AppType::ALL[n % AppType::ALL.len()];
+            let uris = match app_type {
+                AppType::M2m => Vec::new(),
+                AppType::Native => vec![RedirectUri::from_trusted(format!(
+                    "com.example.app{n}:/callback"
+                ))],
+                _ => vec![RedirectUri::from_trusted(format!(
+                    "https://app{n}.example.com/callback"
+                ))],
+            };
+            let app = Application {
+                id: new_id(),
+                name: format!(
+                    "Seeded {} app {n:06}-{}",
+                    app_type.as_str(),
+                    &new_id()[24..]
+                ),
+                description: "Synthetic application for benchmarks.".to_owned(),
+                app_type,
+                client_id: generate_client_id(app_type),
+                status: if n % 10 == 9 {
+                    Status::Disabled
+                } else {
+                    Status::Active
+                },
+                is_default: false,
+                default_redirect_uri: uris.first().cloned(),
+                redirect_uris: uris,
+                post_logout_redirect_uris: Vec::new(),
+                initiate_login_uri: None,
+                backchannel_logout_uri: None,
+                return_url: None,
+                session_policy: Overrides::default(),
+                created_by: None,
+                updated_by: None,
+                created_at: now.plus_secs(n as i64 / 100),
+                updated_at: now,
+            };
+            insert(&mut tx, &app).await?;
+            audit::append(
+                &mut tx,
+                &audit::Actor::System,
+                &RequestMeta::default(),
+                Entry::success(
+                    Event::ApplicationCreated,
+                    Some(Target::application(&app.id)),
+                    json!({ "after": summary(&app) }),
+                ),
+                now,
+            )
+            .await?;
+        }
+        tx.commit()
+            .await
+            .context("Failed to commit seeded applications")?;
+        done = (done + 500).min(count);
+    }
+    Ok(())
+}
+
 /// Reads one application on `conn`: a pooled connection for reads, or a transaction (`&mut tx`).
 pub(crate) async fn find(conn: &mut AnyConnection, id: &str) -> Result<Application> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -397,27 +597,193 @@ pub(crate) async fn find(conn: &mut AnyConnection, id: &str) -> Result<Applicati
 }
 
 pub async fn get(identity: &Identity, principal: &Principal, id: &str) -> Result<Application> {
-    principal.authorize(Action::ViewApplications)?;
+    principal.authorize_in(Action::ViewApplications, id)?;
     find(&mut *identity.db().connection().await?, id).await
 }
 
-/// A page of applications in creation order; `after` is the last id of the previous page.
-pub async fn list(
-    identity: &Identity,
-    principal: &Principal,
-    after: Option<&str>,
-    limit: i64,
-) -> Result<Vec<Application>> {
-    principal.authorize(Action::ViewApplications)?;
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "select {COLUMNS} from application where application_id > $1 order by application_id limit $2"
-    )))
-    .bind(after.unwrap_or(""))
-    .bind(limit.clamp(1, 200))
-    .fetch_all(identity.db().pool())
-    .await
-    .context("Failed to list applications")?;
-    rows.iter().map(decode).collect()
+/// How a list of applications is ordered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    /// Newest first.
+    #[default]
+    Newest,
+    Oldest,
+    /// By name, A to Z.
+    Name,
+}
+
+impl Sort {
+    pub const ALL: [Sort; 3] = [Sort::Newest, Sort::Oldest, Sort::Name];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::Newest => "newest",
+            Sort::Oldest => "oldest",
+            Sort::Name => "name",
+        }
+    }
+
+    pub fn parse(input: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == input.trim())
+            .ok_or_else(|| {
+                Error::invalid(
+                    "sort",
+                    "invalid_sort",
+                    "Sort must be newest, oldest or name.",
+                )
+            })
+    }
+
+    /// (order by, keyset comparison against the cursor row).
+    fn sql(self) -> (&'static str, &'static str) {
+        match self {
+            Sort::Newest => (
+                "created_at desc, application_id desc",
+                "(created_at, application_id) < (select created_at, application_id from application where application_id = ?)",
+            ),
+            Sort::Oldest => (
+                "created_at, application_id",
+                "(created_at, application_id) > (select created_at, application_id from application where application_id = ?)",
+            ),
+            Sort::Name => (
+                "name, application_id",
+                "(name, application_id) > (select name, application_id from application where application_id = ?)",
+            ),
+        }
+    }
+}
+
+/// Which applications to list.
+#[derive(Clone, Debug, Default)]
+pub struct ListQuery {
+    /// Matches a part of the name (any case) or the start of the client ID.
+    pub search: Option<String>,
+    pub app_type: Option<AppType>,
+    pub status: Option<Status>,
+    pub sort: Sort,
+    /// The last id of the previous page.
+    pub after: Option<String>,
+    pub limit: i64,
+}
+
+pub struct Page {
+    pub items: Vec<Application>,
+    /// Pass as `after` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+    /// How many applications match the filter, over all pages.
+    pub total: i64,
+}
+
+/// A page of applications. Keyset pagination, so pages stay stable while applications are added.
+/// An application key sees only its own application.
+pub async fn list(identity: &Identity, principal: &Principal, query: &ListQuery) -> Result<Page> {
+    let scope = principal.application_scope();
+    match scope {
+        Some(app) => principal.authorize_in(Action::ViewApplications, app)?,
+        None => principal.authorize(Action::ViewApplications)?,
+    }
+    let limit = query.limit.clamp(1, 200);
+    // Conditions with `?` placeholders, numbered below; every value is bound, never spliced.
+    let mut conditions: Vec<&str> = Vec::new();
+    let mut binds: Vec<String> = Vec::new();
+    if let Some(app) = scope {
+        conditions.push("application_id = ?");
+        binds.push(app.to_owned());
+    }
+    if let Some(search) = query
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        conditions.push("(lower(name) like ? escape '\\' or client_id like ? escape '\\')");
+        binds.push(format!("%{}%", like_escape(&search.to_lowercase())));
+        binds.push(format!("{}%", like_escape(search)));
+    }
+    if let Some(t) = query.app_type {
+        conditions.push("app_type = ?");
+        binds.push(t.as_str().to_owned());
+    }
+    if let Some(st) = query.status {
+        conditions.push("status = ?");
+        binds.push(st.as_str().to_owned());
+    }
+    let filter = number_placeholders(&conditions, 1);
+    let mut conn = identity.db().connection().await?;
+    let mut count = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "select count(*) as n from application where 1 = 1{filter}"
+    )));
+    for b in &binds {
+        count = count.bind(b.clone());
+    }
+    let total: i64 = count
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|r| r.try_get("n"))
+        .context("Failed to count applications")?;
+
+    let (order, keyset) = query.sort.sql();
+    let mut page_conditions = conditions.clone();
+    let mut page_binds = binds;
+    if let Some(after) = &query.after {
+        page_conditions.push(keyset);
+        page_binds.push(after.clone());
+    }
+    let filter = number_placeholders(&page_conditions, 1);
+    let sql = format!(
+        "select {COLUMNS} from application where 1 = 1{filter} order by {order} limit ${}",
+        page_binds.len() + 1
+    );
+    let mut page = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for b in page_binds {
+        page = page.bind(b);
+    }
+    let rows = page
+        .bind(limit + 1)
+        .fetch_all(&mut *conn)
+        .await
+        .context("Failed to list applications")?;
+    let mut items = rows.iter().map(decode).collect::<Result<Vec<_>>>()?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|a| a.id.clone())
+    } else {
+        None
+    };
+    Ok(Page {
+        items,
+        next_cursor,
+        total,
+    })
+}
+
+/// Escapes `%`, `_` and the escape character itself for a `like … escape '\\'` pattern.
+fn like_escape(input: &str) -> String {
+    input
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// Joins conditions with `and`, turning each `?` into `$n` from `first` on.
+fn number_placeholders(conditions: &[&str], first: usize) -> String {
+    let mut n = first;
+    let mut out = String::new();
+    for condition in conditions {
+        out.push_str(" and ");
+        for ch in condition.chars() {
+            if ch == '?' {
+                out.push_str(&format!("${n}"));
+                n += 1;
+            } else {
+                out.push(ch);
+            }
+        }
+    }
+    out
 }
 
 /// Applies `change` in one transaction with one audit event carrying the changed fields.
@@ -449,31 +815,73 @@ pub async fn update(
         after.post_logout_redirect_uris =
             redirect_uris::parse_list("post_logout_redirect_uris", uris, after.app_type)?;
     }
+    let t = after.app_type;
+    let single = [
+        (
+            &change.default_redirect_uri,
+            &mut after.default_redirect_uri,
+            "default_redirect_uri",
+            Endpoint::ReturnUrl,
+        ),
+        (
+            &change.initiate_login_uri,
+            &mut after.initiate_login_uri,
+            "initiate_login_uri",
+            Endpoint::InitiateLogin,
+        ),
+        (
+            &change.backchannel_logout_uri,
+            &mut after.backchannel_logout_uri,
+            "backchannel_logout_uri",
+            Endpoint::BackchannelLogout,
+        ),
+        (
+            &change.return_url,
+            &mut after.return_url,
+            "return_url",
+            Endpoint::ReturnUrl,
+        ),
+    ];
+    for (input, slot, field, kind) in single {
+        if let Some(input) = input {
+            *slot = endpoint(field, input.as_deref(), t, kind)?;
+        }
+    }
+    settle_default(
+        &mut after,
+        matches!(change.default_redirect_uri, Some(Some(_))),
+    )?;
+    if let Some(patch) = &change.session_policy {
+        after.session_policy = before.session_policy.merge(patch)?;
+        let env = settings::session_policy_on(&mut tx).await?;
+        session_policy::check_for_type(t, &env, &after.session_policy)?;
+    }
     let (old, new) = (summary(&before), summary(&after));
-    let changed: Vec<&str> = [
-        "name",
-        "status",
-        "redirect_uris",
-        "post_logout_redirect_uris",
-    ]
-    .into_iter()
-    .filter(|k| old[*k] != new[*k])
-    .chain((before.description != after.description).then_some("description"))
-    .collect();
+    let changed: Vec<&str> = CHANGEABLE
+        .into_iter()
+        .filter(|k| old[*k] != new[*k])
+        .collect();
     if changed.is_empty() {
         return Ok(before);
     }
     after.updated_at = now;
-    after.updated_by = Some(actor_id(principal));
+    after.updated_by = Some(principal.actor_id());
     let result = sqlx::query(
         "update application set name = $1, description = $2, status = $3, redirect_uris = $4, \
-         post_logout_redirect_uris = $5, updated_by = $6, updated_at = $7 where application_id = $8",
+         post_logout_redirect_uris = $5, default_redirect_uri = $6, initiate_login_uri = $7, \
+         backchannel_logout_uri = $8, return_url = $9, session_policy = $10, updated_by = $11, \
+         updated_at = $12 where application_id = $13",
     )
     .bind(&after.name)
     .bind(&after.description)
     .bind(after.status.as_str())
     .bind(uris_to_db(&after.redirect_uris))
     .bind(uris_to_db(&after.post_logout_redirect_uris))
+    .bind(uri_to_db(&after.default_redirect_uri))
+    .bind(uri_to_db(&after.initiate_login_uri))
+    .bind(uri_to_db(&after.backchannel_logout_uri))
+    .bind(uri_to_db(&after.return_url))
+    .bind(after.session_policy.to_db())
     .bind(&after.updated_by)
     .bind(now.millis())
     .bind(id)
@@ -490,10 +898,6 @@ pub async fn update(
                 .collect(),
         )
     };
-    let mut old = old;
-    let mut new = new;
-    old["description"] = json!(before.description);
-    new["description"] = json!(after.description);
     let event = match (before.status, after.status) {
         (Status::Active, Status::Disabled) => Event::ApplicationDisabled,
         (Status::Disabled, Status::Active) => Event::ApplicationEnabled,

@@ -34,10 +34,13 @@ pub enum Event {
     ApplicationDeleted,
     ClientSecretCreated,
     ClientSecretRevoked,
+    AppApiKeyCreated,
+    AppApiKeyRevoked,
+    SettingsUpdated,
 }
 
 impl Event {
-    pub const ALL: [Event; 18] = [
+    pub const ALL: [Event; 21] = [
         Event::StaffSignedIn,
         Event::StaffSignInFailed,
         Event::StaffSignedOut,
@@ -56,6 +59,9 @@ impl Event {
         Event::ApplicationDeleted,
         Event::ClientSecretCreated,
         Event::ClientSecretRevoked,
+        Event::AppApiKeyCreated,
+        Event::AppApiKeyRevoked,
+        Event::SettingsUpdated,
     ];
 
     pub fn name(self) -> &'static str {
@@ -78,6 +84,9 @@ impl Event {
             Event::ApplicationDeleted => "application.deleted",
             Event::ClientSecretCreated => "client_secret.created",
             Event::ClientSecretRevoked => "client_secret.revoked",
+            Event::AppApiKeyCreated => "app_api_key.created",
+            Event::AppApiKeyRevoked => "app_api_key.revoked",
+            Event::SettingsUpdated => "settings.updated",
         }
     }
 }
@@ -345,13 +354,25 @@ pub async fn list(
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<Record>> {
-    principal.authorize(crate::Action::ViewAudit)?;
     let limit = limit.clamp(1, 500);
-    let sql =
-        format!("select {COLUMNS} from audit_event where seq < $1 order by seq desc limit $2");
+    // An application key reads only the events about its own application.
+    let (filter, application) = match principal.application_scope() {
+        Some(app) => {
+            principal.authorize_in(crate::Action::ViewAudit, app)?;
+            ("and target_type = 'application' and target_id = $3", app)
+        }
+        None => {
+            principal.authorize(crate::Action::ViewAudit)?;
+            ("and $3 = $3", "")
+        }
+    };
+    let sql = format!(
+        "select {COLUMNS} from audit_event where seq < $1 {filter} order by seq desc limit $2"
+    );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(before.unwrap_or(i64::MAX))
         .bind(limit)
+        .bind(application)
         .fetch_all(identity.db().pool())
         .await
         .context("Failed to read audit events")?;

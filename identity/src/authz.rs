@@ -66,10 +66,12 @@ pub enum Action {
     ViewApplications,
     /// Create, configure, disable and delete applications.
     ManageApplications,
+    /// Change environment-wide settings (e.g. the default session policy).
+    ManageSettings,
 }
 
 impl Action {
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 8] = [
         Action::ViewDashboard,
         Action::ViewStaff,
         Action::ManageStaff,
@@ -77,6 +79,7 @@ impl Action {
         Action::ViewSettings,
         Action::ViewApplications,
         Action::ManageApplications,
+        Action::ManageSettings,
     ];
 }
 
@@ -88,15 +91,80 @@ pub fn allows(role: Role, action: Action) -> bool {
         ViewDashboard | ViewApplications => true,
         ManageApplications => matches!(role, Owner | Operator),
         ViewStaff | ViewSettings => matches!(role, Owner | Operator | Auditor),
-        ManageStaff => role == Owner,
+        ManageStaff | ManageSettings => role == Owner,
         ViewAudit => matches!(role, Owner | Auditor),
     }
 }
 
-/// Who is calling: a signed-in staff member or an environment admin API key, with its role.
+/// What an application's API key may be granted. A scope never reaches beyond the key's application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Scope {
+    #[serde(rename = "users:read")]
+    UsersRead,
+    #[serde(rename = "users:write")]
+    UsersWrite,
+    #[serde(rename = "sessions:revoke")]
+    SessionsRevoke,
+    #[serde(rename = "audit:read")]
+    AuditRead,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [
+        Scope::UsersRead,
+        Scope::UsersWrite,
+        Scope::SessionsRevoke,
+        Scope::AuditRead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::UsersRead => "users:read",
+            Scope::UsersWrite => "users:write",
+            Scope::SessionsRevoke => "sessions:revoke",
+            Scope::AuditRead => "audit:read",
+        }
+    }
+
+    pub fn parse(input: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == input.trim())
+            .ok_or_else(|| {
+                Error::invalid(
+                    "scopes",
+                    "invalid_scope",
+                    "Scopes must be among users:read, users:write, sessions:revoke, audit:read.",
+                )
+            })
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Scope::UsersRead => "Read users",
+            Scope::UsersWrite => "Create and change users",
+            Scope::SessionsRevoke => "Revoke sign-in sessions",
+            Scope::AuditRead => "Read this application's audit events",
+        }
+    }
+}
+
+/// What an application key may do inside its own application: read the application itself, and
+/// whatever its scopes grant. Nothing environment-wide.
+pub fn app_key_allows(scopes: &[Scope], action: Action) -> bool {
+    match action {
+        Action::ViewApplications => true,
+        Action::ViewAudit => scopes.contains(&Scope::AuditRead),
+        _ => false,
+    }
+}
+
+/// Who is calling: a signed-in staff member or an environment admin API key, with its staff role, or
+/// an application's API key, confined to that application.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
-    pub role: Role,
+    /// The staff role; `None` for application keys, which act through scopes instead.
+    pub role: Option<Role>,
     pub kind: PrincipalKind,
 }
 
@@ -111,11 +179,18 @@ pub enum PrincipalKind {
         api_key_id: String,
         name: String,
     },
+    AppKey {
+        api_key_id: String,
+        name: String,
+        application_id: String,
+        scopes: Vec<Scope>,
+    },
 }
 
 impl Principal {
+    /// Environment-wide permission: staff and admin keys by role; application keys never.
     pub fn authorize(&self, action: Action) -> Result<()> {
-        if allows(self.role, action) {
+        if self.can(action) {
             Ok(())
         } else {
             Err(Error::Forbidden)
@@ -123,7 +198,46 @@ impl Principal {
     }
 
     pub fn can(&self, action: Action) -> bool {
-        allows(self.role, action)
+        self.role.is_some_and(|role| allows(role, action))
+    }
+
+    /// Permission for `action` on one application. An application key outside its own application
+    /// learns nothing (not found); inside it, its scopes decide.
+    pub fn authorize_in(&self, action: Action, application_id: &str) -> Result<()> {
+        match &self.kind {
+            PrincipalKind::AppKey {
+                application_id: own,
+                scopes,
+                ..
+            } => {
+                if own != application_id {
+                    Err(Error::NotFound)
+                } else if app_key_allows(scopes, action) {
+                    Ok(())
+                } else {
+                    Err(Error::Forbidden)
+                }
+            }
+            _ => self.authorize(action),
+        }
+    }
+
+    /// The one application an application key is confined to; `None` for staff and admin keys.
+    pub fn application_scope(&self) -> Option<&str> {
+        match &self.kind {
+            PrincipalKind::AppKey { application_id, .. } => Some(application_id),
+            _ => None,
+        }
+    }
+
+    /// The id recorded as `created_by` / `updated_by`.
+    pub fn actor_id(&self) -> String {
+        match &self.kind {
+            PrincipalKind::Staff { staff_id, .. } => staff_id.clone(),
+            PrincipalKind::ApiKey { api_key_id, .. } | PrincipalKind::AppKey { api_key_id, .. } => {
+                api_key_id.clone()
+            }
+        }
     }
 
     pub fn actor(&self) -> Actor {
@@ -134,7 +248,10 @@ impl Principal {
                 id: staff_id.clone(),
                 email: email.clone(),
             },
-            PrincipalKind::ApiKey { api_key_id, name } => Actor::ApiKey {
+            PrincipalKind::ApiKey { api_key_id, name }
+            | PrincipalKind::AppKey {
+                api_key_id, name, ..
+            } => Actor::ApiKey {
                 id: api_key_id.clone(),
                 name: name.clone(),
             },
@@ -144,7 +261,7 @@ impl Principal {
     pub fn staff_id(&self) -> Option<&str> {
         match &self.kind {
             PrincipalKind::Staff { staff_id, .. } => Some(staff_id),
-            PrincipalKind::ApiKey { .. } => None,
+            PrincipalKind::ApiKey { .. } | PrincipalKind::AppKey { .. } => None,
         }
     }
 }
@@ -166,6 +283,7 @@ mod tests {
             (ViewSettings, true, true, false, true),
             (ViewApplications, true, true, true, true),
             (ManageApplications, true, true, false, false),
+            (ManageSettings, true, false, false, false),
         ];
         assert_eq!(table.len(), Action::ALL.len(), "every action has a row");
         for (action, owner, operator, support, auditor) in table {
@@ -182,8 +300,46 @@ mod tests {
 
     #[test]
     fn auditor_can_change_nothing() {
-        let writes = [Action::ManageStaff, Action::ManageApplications];
+        let writes = [
+            Action::ManageStaff,
+            Action::ManageApplications,
+            Action::ManageSettings,
+        ];
         assert!(writes.iter().all(|a| !allows(Role::Auditor, *a)));
+    }
+
+    #[test]
+    fn app_keys_stay_inside_their_application() {
+        let key = Principal {
+            role: None,
+            kind: PrincipalKind::AppKey {
+                api_key_id: "k".into(),
+                name: "backend".into(),
+                application_id: "app-a".into(),
+                scopes: vec![Scope::UsersRead],
+            },
+        };
+        for action in Action::ALL {
+            assert!(
+                key.authorize(action).is_err(),
+                "{action:?} environment-wide"
+            );
+            assert!(matches!(
+                key.authorize_in(action, "app-b"),
+                Err(Error::NotFound)
+            ));
+        }
+        assert!(key.authorize_in(Action::ViewApplications, "app-a").is_ok());
+        assert!(
+            key.authorize_in(Action::ManageApplications, "app-a")
+                .is_err()
+        );
+        assert!(key.authorize_in(Action::ViewAudit, "app-a").is_err());
+        assert!(app_key_allows(&[Scope::AuditRead], Action::ViewAudit));
+        for scope in Scope::ALL {
+            assert_eq!(Scope::parse(scope.as_str()).ok(), Some(scope));
+        }
+        assert!(Scope::parse("admin").is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! call these functions. Every mutation writes its audit event in the same transaction as the change.
 
 pub mod api_keys;
+pub mod app_keys;
 pub mod applications;
 pub mod audit;
 pub mod authz;
@@ -14,7 +15,9 @@ pub mod error;
 pub mod password;
 pub mod redirect_uris;
 pub mod secret;
+pub mod session_policy;
 pub mod sessions;
+pub mod settings;
 pub mod staff;
 pub mod time;
 

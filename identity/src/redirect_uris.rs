@@ -155,6 +155,48 @@ pub fn parse_list(
     Ok(out)
 }
 
+/// The single URIs an application may register besides its redirect lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Where hosted pages (password reset, invitation) send the user back to; redirect rules.
+    ReturnUrl,
+    /// Third-party initiated login (OIDC Core §4): an https endpoint of the application.
+    InitiateLogin,
+    /// Back-channel logout (OIDC Back-Channel Logout 1.0): an https endpoint of a server-side app.
+    BackchannelLogout,
+}
+
+/// Parses an optional single URI; empty input means none. Initiate-login and back-channel URIs are
+/// web endpoints (https, or http on loopback), never custom schemes; back-channel logout needs a
+/// server, so only `web` applications have one.
+pub fn parse_endpoint(
+    field: &'static str,
+    input: &str,
+    app_type: AppType,
+    endpoint: Endpoint,
+) -> Result<Option<RedirectUri>> {
+    let input = input.trim();
+    if input.is_empty() {
+        return Ok(None);
+    }
+    match endpoint {
+        Endpoint::ReturnUrl => RedirectUri::parse(field, input, app_type).map(Some),
+        Endpoint::InitiateLogin if app_type == AppType::M2m => Err(violation(
+            field,
+            "redirect_uri_not_allowed",
+            "Machine-to-machine applications have no sign-in pages.",
+        )),
+        Endpoint::BackchannelLogout if app_type != AppType::Web => Err(violation(
+            field,
+            "backchannel_logout_not_allowed",
+            "Only web applications (with a server) can receive back-channel logout.",
+        )),
+        Endpoint::InitiateLogin | Endpoint::BackchannelLogout => {
+            RedirectUri::parse(field, input, AppType::Web).map(Some)
+        }
+    }
+}
+
 /// True when `requested` may be redirected to: it equals a registered URI character for character,
 /// or — for native apps — both are `http` loopback URIs that differ only in the port.
 pub fn matches(registered: &[RedirectUri], requested: &str, app_type: AppType) -> bool {

@@ -242,7 +242,7 @@ pub async fn authenticate(
     let role: String = row.try_get("role").context("staff.role")?;
     Ok(Some(Current {
         principal: Principal {
-            role: Role::parse(&role)?,
+            role: Some(Role::parse(&role)?),
             kind: PrincipalKind::Staff {
                 staff_id: row.try_get("staff_id").context("staff.staff_id")?,
                 email: row.try_get("email").context("staff.email")?,
