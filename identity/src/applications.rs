@@ -583,6 +583,18 @@ pub async fn seed(identity: &Identity, count: usize, now: Timestamp) -> Result<(
     Ok(())
 }
 
+/// Reads one application inside a write transaction after taking its row lock, so concurrent changes
+/// to it (and to its secrets) run one after the other on PostgreSQL too. (SQLite's `begin immediate`
+/// already serialises writers; the no-op update is portable where `for update` is not.)
+pub(crate) async fn find_for_update(tx: &mut Tx, id: &str) -> Result<Application> {
+    sqlx::query("update application set updated_at = updated_at where application_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .context("Failed to lock an application")?;
+    find(tx, id).await
+}
+
 /// Reads one application on `conn`: a pooled connection for reads, or a transaction (`&mut tx`).
 pub(crate) async fn find(conn: &mut AnyConnection, id: &str) -> Result<Application> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -797,7 +809,7 @@ pub async fn update(
 ) -> Result<Application> {
     principal.authorize(Action::ManageApplications)?;
     let mut tx = identity.db().begin().await?;
-    let before = find(&mut tx, id).await?;
+    let before = find_for_update(&mut tx, id).await?;
     let mut after = before.clone();
     if let Some(name) = &change.name {
         after.name = parse_name(name)?;

@@ -83,7 +83,7 @@ async fn secrets_of(conn: &mut AnyConnection, application_id: &str) -> Result<Ve
 }
 
 async fn confidential_app(tx: &mut Tx, application_id: &str) -> Result<Application> {
-    let app = applications::find(tx, application_id).await?;
+    let app = applications::find_for_update(tx, application_id).await?;
     if !app.app_type.is_confidential() {
         return Err(Error::conflict(
             "public_client",

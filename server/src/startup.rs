@@ -99,7 +99,6 @@ fn router(state: AppState) -> Router {
         .merge(http::ops::router())
         .merge(http::auth::router())
         .merge(http::api::router())
-        .merge(http::applications::router())
         .leptos_routes_with_context(
             &state,
             routes,

@@ -10,10 +10,21 @@ pub async fn me() -> Result<Option<Viewer>, AppError> {
         staff_id: c.principal.staff_id().unwrap_or_default().to_owned(),
         email: match &c.principal.kind {
             identity::authz::PrincipalKind::Staff { email, .. } => email.clone(),
-            identity::authz::PrincipalKind::ApiKey { name, .. } => name.clone(),
+            identity::authz::PrincipalKind::ApiKey { name, .. }
+            | identity::authz::PrincipalKind::AppKey { name, .. } => name.clone(),
         },
-        role: c.principal.role.as_str().to_owned(),
-        role_label: c.principal.role.label().to_owned(),
+        role: c
+            .principal
+            .role
+            .map(|r| r.as_str())
+            .unwrap_or_default()
+            .to_owned(),
+        role_label: c
+            .principal
+            .role
+            .map(|r| r.label())
+            .unwrap_or_default()
+            .to_owned(),
         can_view_staff: c.principal.can(Action::ViewStaff),
         can_manage_staff: c.principal.can(Action::ManageStaff),
         can_view_audit: c.principal.can(Action::ViewAudit),

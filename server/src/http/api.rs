@@ -1,6 +1,10 @@
 //! The management REST API (`/api/v1`), authenticated by an environment admin key
-//! (`Authorization: Bearer pcadm_…`) that carries a staff role. Handlers start with the permission
-//! check (inside the `identity` call they make), then validate, then act.
+//! (`Authorization: Bearer pcadm_…`) that carries a staff role, or by an application's key
+//! (`pcapp_…`) confined to that application. Handlers start with the permission check (inside the
+//! `identity` call they make), then validate, then act.
+//!
+//! Routes are registered through `utoipa_axum`, so a route exists only with its OpenAPI operation;
+//! the document is served at `/api/v1/openapi.json`.
 
 use super::AppState;
 use super::error::{ApiError, client_error};
@@ -8,21 +12,87 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch};
 use axum::{Extension, Json, Router};
 use identity::staff::{Change, Staff};
 use identity::{Principal, RequestMeta, Role, Timestamp};
 use secrecy::ExposeSecret;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Portcullis management API",
+        description = "Applications, credentials, staff, settings and the audit log. Authenticate with \
+            `Authorization: Bearer <key>`: an environment admin key (`pcadm_…`, from \
+            `portcullis api-key create`) acts with its staff role; an application key (`pcapp_…`) acts \
+            only inside its own application, within its scopes. Errors are \
+            `{\"error\": {\"code\", \"message\", \"field\"}}` with a stable `code`."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "applications", description = "Product surfaces over the shared user pool"),
+        (name = "credentials", description = "Client secrets and application API keys"),
+        (name = "settings", description = "Environment-wide defaults"),
+        (name = "staff", description = "Dashboard staff"),
+        (name = "audit", description = "The tamper-evident audit log"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}
+
+/// Every `/api/v1` route with its OpenAPI operation, plus `GET /api/v1/openapi.json`.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/me", get(me))
-        .route("/api/v1/staff", get(list_staff).post(invite_staff))
-        .route("/api/v1/staff/{staff_id}", patch(update_staff))
-        .route("/api/v1/audit-events", get(audit_events))
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(me))
+        .routes(routes!(list_staff, invite_staff))
+        .routes(routes!(update_staff))
+        .routes(routes!(audit_events))
+        .routes(routes!(read_session_policy, update_session_policy))
+        .merge(super::applications::router())
+        .split_for_parts();
+    let doc = Arc::new(doc);
+    router.route(
+        "/api/v1/openapi.json",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move { Json(doc.as_ref().clone()) }
+        }),
+    )
+}
+
+/// The error body every failure answers with.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+struct ErrorDetail {
+    /// Stable and machine-readable, e.g. `redirect_uri_fragment`.
+    code: String,
+    message: String,
+    /// The input field the error is about, when there is one.
+    field: Option<String>,
 }
 
 /// The authenticated caller of an API request.
@@ -42,8 +112,17 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or(identity::Error::Unauthenticated)?;
-        identity::api_keys::authenticate(&state.identity, key, Timestamp::now())
-            .await?
+        let now = Timestamp::now();
+        let principal = if key.starts_with(identity::app_keys::PREFIX) {
+            let ip = parts
+                .extensions
+                .get::<RequestMeta>()
+                .and_then(|m| m.ip.clone());
+            identity::app_keys::authenticate(&state.identity, key, ip.as_deref(), now).await?
+        } else {
+            identity::api_keys::authenticate(&state.identity, key, now).await?
+        };
+        principal
             .map(Caller)
             .ok_or(ApiError(identity::Error::Unauthenticated))
     }
@@ -78,16 +157,29 @@ fn staff_json(s: &Staff) -> Value {
     })
 }
 
+/// Who the key belongs to: its kind, id, staff role (admin keys) or application and scopes (app keys).
+#[utoipa::path(get, path = "/api/v1/me", tag = "staff", responses((status = 200, body = Object), (status = 401, body = ErrorBody)))]
 async fn me(Caller(principal): Caller) -> Json<Value> {
-    let (kind, id) = match &principal.kind {
-        identity::authz::PrincipalKind::Staff { staff_id, .. } => ("staff", staff_id.clone()),
-        identity::authz::PrincipalKind::ApiKey { api_key_id, .. } => {
-            ("api_key", api_key_id.clone())
+    use identity::authz::PrincipalKind as K;
+    Json(match &principal.kind {
+        K::Staff { staff_id, .. } => {
+            json!({ "kind": "staff", "id": staff_id, "role": principal.role })
         }
-    };
-    Json(json!({ "kind": kind, "id": id, "role": principal.role }))
+        K::ApiKey { api_key_id, .. } => {
+            json!({ "kind": "api_key", "id": api_key_id, "role": principal.role })
+        }
+        K::AppKey {
+            api_key_id,
+            application_id,
+            scopes,
+            ..
+        } => json!({ "kind": "app_key", "id": api_key_id, "application_id": application_id,
+                     "scopes": scopes }),
+    })
 }
 
+/// List staff members.
+#[utoipa::path(get, path = "/api/v1/staff", tag = "staff", responses((status = 200, body = Object), (status = 403, body = ErrorBody)))]
 async fn list_staff(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -98,13 +190,16 @@ async fn list_staff(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InviteBody {
     email: String,
     role: String,
 }
 
+/// Invite a staff member; 201 with a one-time `invitation_url`.
+#[utoipa::path(post, path = "/api/v1/staff", tag = "staff", request_body = InviteBody,
+    responses((status = 201, body = Object), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn invite_staff(
     State(state): State<AppState>,
     Extension(meta): Extension<RequestMeta>,
@@ -135,13 +230,16 @@ async fn invite_staff(
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateBody {
     role: Option<String>,
     status: Option<String>,
 }
 
+/// Change a staff member's role or status.
+#[utoipa::path(patch, path = "/api/v1/staff/{staff_id}", tag = "staff", params(("staff_id" = String, Path)),
+    request_body = UpdateBody, responses((status = 200, body = Object), (status = 409, body = ErrorBody)))]
 async fn update_staff(
     State(state): State<AppState>,
     Extension(meta): Extension<RequestMeta>,
@@ -180,18 +278,23 @@ async fn update_staff(
     Ok(Json(staff_json(&staff)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// `next_cursor` of the previous page.
     before: Option<i64>,
+    /// 1–500, default 50.
     limit: Option<i64>,
 }
 
+/// Audit events, newest first (an application key with `audit:read` sees its application's only).
+#[utoipa::path(get, path = "/api/v1/audit-events", tag = "audit", params(AuditQuery),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody)))]
 async fn audit_events(
     State(state): State<AppState>,
     Caller(principal): Caller,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    principal.authorize(identity::Action::ViewAudit)?;
     let Ok(Query(q)) = query else {
         return Ok(client_error(
             StatusCode::BAD_REQUEST,
@@ -205,4 +308,55 @@ async fn audit_events(
         .then(|| records.last().map(|r| r.seq))
         .flatten();
     Ok(Json(json!({ "data": records, "next_cursor": next })).into_response())
+}
+
+fn policy_json(overrides: &identity::session_policy::Overrides) -> Value {
+    let effective: Map<String, Value> = identity::applications::AppType::ALL
+        .into_iter()
+        .map(|t| {
+            let e = identity::session_policy::resolve(
+                t,
+                overrides,
+                &identity::session_policy::Overrides::default(),
+            );
+            (t.as_str().to_owned(), json!(e))
+        })
+        .collect();
+    json!({ "session_policy": overrides, "effective_by_type": effective })
+}
+
+/// The environment-wide session-policy defaults, and what they resolve to for each type.
+#[utoipa::path(get, path = "/api/v1/settings/session-policy", tag = "settings",
+    responses((status = 200, body = Object)))]
+async fn read_session_policy(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+) -> Result<Json<Value>, ApiError> {
+    let overrides = identity::settings::session_policy(&state.identity, &principal).await?;
+    Ok(Json(policy_json(&overrides)))
+}
+
+/// Change the environment defaults (owners): a value sets it, `null` returns to the built-in default.
+#[utoipa::path(patch, path = "/api/v1/settings/session-policy", tag = "settings",
+    request_body = Object, responses((status = 200, body = Object), (status = 422, body = ErrorBody)))]
+async fn update_session_policy(
+    State(state): State<AppState>,
+    Extension(meta): Extension<RequestMeta>,
+    Caller(principal): Caller,
+    body: Result<ApiJson<Map<String, Value>>, Response>,
+) -> Result<Response, ApiError> {
+    principal.authorize(identity::Action::ManageSettings)?;
+    let patch = match body {
+        Ok(ApiJson(b)) => b,
+        Err(rejection) => return Ok(rejection),
+    };
+    let overrides = identity::settings::update_session_policy(
+        &state.identity,
+        &principal,
+        &meta,
+        &patch,
+        Timestamp::now(),
+    )
+    .await?;
+    Ok(Json(policy_json(&overrides)).into_response())
 }

@@ -168,22 +168,33 @@ async fn public_clients_never_get_a_secret(backend: Backend) {
     assert_eq!(app.count_events("client_secret.created").await, 0);
 }
 
-struct Api {
+/// A REST client with one bearer key.
+#[derive(Clone)]
+pub(crate) struct Api {
     http: reqwest::Client,
     url: String,
     key: String,
 }
 
 impl Api {
-    async fn new(app: &crate::helpers::TestApp, role: Role) -> Self {
+    pub(crate) async fn new(app: &crate::helpers::TestApp, role: Role) -> Self {
+        Self::with_key(app, app.api_key(role).await)
+    }
+
+    pub(crate) fn with_key(app: &crate::helpers::TestApp, key: String) -> Self {
         Self {
             http: reqwest::Client::new(),
             url: app.url.clone(),
-            key: app.api_key(role).await,
+            key,
         }
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.url))
@@ -197,7 +208,7 @@ impl Api {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    async fn post(&self, body: Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, body: Value) -> (u16, Value) {
         self.send(reqwest::Method::POST, "/api/v1/applications", Some(body))
             .await
     }
@@ -343,7 +354,7 @@ async fn bad_redirect_uris_get_a_field_error_naming_the_rule_and_write_nothing(b
         );
     }
     let (status, _) = api
-        .post(json!({"name": "A", "type": "web", "session_policy": {}}))
+        .post(json!({"name": "A", "type": "web", "lifetimes": {}}))
         .await;
     assert_eq!(status, 400, "unknown fields are refused, not ignored");
     assert_eq!(
@@ -415,8 +426,10 @@ async fn changes_are_validated_audited_with_before_and_after(backend: Backend) {
     assert_eq!(
         detail,
         json!({
-            "before": {"name": "SPA", "redirect_uris": ["https://spa.example/cb"]},
-            "after": {"name": "Browser app", "redirect_uris": ["https://spa.example/callback"]},
+            "before": {"name": "SPA", "redirect_uris": ["https://spa.example/cb"],
+                       "default_redirect_uri": "https://spa.example/cb"},
+            "after": {"name": "Browser app", "redirect_uris": ["https://spa.example/callback"],
+                      "default_redirect_uri": "https://spa.example/callback"},
         })
     );
 }
@@ -483,7 +496,11 @@ async fn applications_page_in_creation_order(backend: Backend) {
             .await;
     }
     let (_, first) = api
-        .send(reqwest::Method::GET, "/api/v1/applications?limit=3", None)
+        .send(
+            reqwest::Method::GET,
+            "/api/v1/applications?limit=3&sort=oldest",
+            None,
+        )
         .await;
     let names = |v: &Value| {
         v["data"]
@@ -498,7 +515,7 @@ async fn applications_page_in_creation_order(backend: Backend) {
     let (_, second) = api
         .send(
             reqwest::Method::GET,
-            &format!("/api/v1/applications?limit=3&after={cursor}"),
+            &format!("/api/v1/applications?limit=3&sort=oldest&after={cursor}"),
             None,
         )
         .await;

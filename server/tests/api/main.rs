@@ -5,9 +5,12 @@
 mod helpers;
 
 mod api;
+mod app_config;
+mod app_keys;
 mod applications;
 mod audit;
 mod csrf;
+mod openapi;
 mod ops;
 mod replicas;
 mod roles;
