@@ -1,6 +1,7 @@
 //! Types the browser and the server share, and the server functions (the dashboard's RPC).
 //! These are DTOs, not database rows: `identity` types are mapped into them on the server.
 
+pub mod applications;
 pub mod audit;
 pub mod session;
 pub mod staff;
@@ -64,6 +65,7 @@ pub struct Viewer {
     pub can_manage_staff: bool,
     pub can_view_audit: bool,
     pub can_view_settings: bool,
+    pub can_manage_applications: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,8 +16,9 @@ use leptos_router::{SsrMode, path};
 
 use components::layout::DashboardLayout;
 use pages::{
-    accept_invite::AcceptInvitePage, audit::AuditPage, coming_soon::ComingSoon, home::HomePage,
-    login::LoginPage, staff::StaffPage,
+    accept_invite::AcceptInvitePage, application::ApplicationPage, applications::ApplicationsPage,
+    audit::AuditPage, coming_soon::ComingSoon, home::HomePage, login::LoginPage,
+    settings::SettingsPage, staff::StaffPage,
 };
 
 /// The HTML document around the app, rendered on the server only.
@@ -65,11 +66,8 @@ pub fn App() -> impl IntoView {
                     <Route ssr=SsrMode::Async path=path!("") view=HomePage />
                     <Route ssr=SsrMode::Async path=path!("staff") view=StaffPage />
                     <Route ssr=SsrMode::Async path=path!("audit") view=AuditPage />
-                    <Route
-                        ssr=SsrMode::Async
-                        path=path!("applications")
-                        view=|| view! { <ComingSoon title="Applications" issue="Applications" /> }
-                    />
+                    <Route ssr=SsrMode::Async path=path!("applications") view=ApplicationsPage />
+                    <Route ssr=SsrMode::Async path=path!("applications/:id") view=ApplicationPage />
                     <Route
                         ssr=SsrMode::Async
                         path=path!("users")
@@ -80,11 +78,7 @@ pub fn App() -> impl IntoView {
                         path=path!("impersonation")
                         view=|| view! { <ComingSoon title="Impersonation" issue="Audited impersonation" /> }
                     />
-                    <Route
-                        ssr=SsrMode::Async
-                        path=path!("settings")
-                        view=|| view! { <ComingSoon title="Settings" issue="Applications" /> }
-                    />
+                    <Route ssr=SsrMode::Async path=path!("settings") view=SettingsPage />
                 </ParentRoute>
             </Routes>
         </Router>

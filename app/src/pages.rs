@@ -1,8 +1,11 @@
 pub mod accept_invite;
+pub mod application;
+pub mod applications;
 pub mod audit;
 pub mod coming_soon;
 pub mod home;
 pub mod login;
+pub mod settings;
 pub mod staff;
 
 use leptos::prelude::*;

@@ -210,3 +210,206 @@ pub fn audit_row(r: identity::audit::Record) -> AuditRow {
         created_at: r.created_at.rfc3339(),
     }
 }
+
+// ---- Applications ----
+
+use crate::api::applications::{AppDetail, AppSummary, KeyRow, PolicyRow, SecretRow};
+use identity::session_policy::{self, Effective, Overrides, Resolved};
+
+pub fn app_summary(a: &identity::applications::Application) -> AppSummary {
+    AppSummary {
+        id: a.id.clone(),
+        name: a.name.clone(),
+        app_type: a.app_type.as_str().to_owned(),
+        client_id: a.client_id.clone(),
+        status: a.status.as_str().to_owned(),
+        is_default: a.is_default,
+        created_at: a.created_at.rfc3339(),
+    }
+}
+
+const POLICY_LABELS: [(&str, &str); 7] = [
+    ("access_token_ttl_secs", "Access token lifetime"),
+    ("id_token_ttl_secs", "ID token lifetime"),
+    ("refresh_tokens", "Refresh tokens"),
+    ("refresh_idle_ttl_secs", "Refresh token idle lifetime"),
+    (
+        "refresh_absolute_ttl_secs",
+        "Refresh token absolute lifetime",
+    ),
+    ("refresh_rotation", "Refresh token rotation"),
+    ("session_max_age_secs", "Sign-in session maximum age"),
+];
+
+/// One row per policy value: what is in force, where it comes from, and what this layer sets.
+fn policy_rows(effective: &Effective, own: &Overrides) -> Vec<PolicyRow> {
+    let effective = serde_json::to_value(effective).unwrap_or_default();
+    let own = serde_json::to_value(own).unwrap_or_default();
+    POLICY_LABELS
+        .into_iter()
+        .map(|(key, label)| {
+            let resolved: Option<Resolved<serde_json::Value>> =
+                serde_json::from_value(effective[key].clone()).ok();
+            let (value, source) = resolved
+                .map(|r| (r.value, r.source))
+                .unwrap_or((serde_json::Value::Null, session_policy::Source::Default));
+            let is_switch = value.is_boolean();
+            let show = |v: &serde_json::Value| match v {
+                serde_json::Value::Bool(true) => "on".to_owned(),
+                serde_json::Value::Bool(false) => "off".to_owned(),
+                serde_json::Value::Number(n) => {
+                    session_policy::human_duration(n.as_i64().unwrap_or_default())
+                }
+                _ => String::new(),
+            };
+            let own_value = match &own[key] {
+                serde_json::Value::Bool(true) => "on".to_owned(),
+                serde_json::Value::Bool(false) => "off".to_owned(),
+                serde_json::Value::Number(n) => n.to_string(),
+                _ => String::new(),
+            };
+            PolicyRow {
+                key: key.to_owned(),
+                label: label.to_owned(),
+                is_switch,
+                effective: show(&value),
+                source: source.label().to_owned(),
+                own: own_value,
+                fixed: source == session_policy::Source::Type,
+            }
+        })
+        .collect()
+}
+
+/// The environment defaults as rows, resolved for a `web` application (the type only fixes values
+/// for other types, which the application pages show).
+pub fn environment_policy_rows(env: &Overrides) -> Vec<PolicyRow> {
+    let effective = session_policy::resolve(
+        identity::applications::AppType::Web,
+        &Overrides::default(),
+        env,
+    );
+    policy_rows(&effective, env)
+        .into_iter()
+        .map(|mut row| {
+            if row.source == session_policy::Source::Application.label() {
+                row.source = "environment default".to_owned();
+            }
+            row
+        })
+        .collect()
+}
+
+/// A form's policy fields (`""` inherit, seconds, `on`/`off`) as the JSON patch `identity` takes.
+pub fn policy_patch(
+    form: &std::collections::BTreeMap<String, String>,
+) -> Result<serde_json::Map<String, serde_json::Value>, AppError> {
+    let mut patch = serde_json::Map::new();
+    for (key, value) in form {
+        let Some((field, _)) = POLICY_LABELS.iter().find(|(k, _)| k == key) else {
+            return Err(invalid("session_policy", "Unknown session policy field."));
+        };
+        let value = match value.trim() {
+            "" => serde_json::Value::Null,
+            "on" => serde_json::Value::Bool(true),
+            "off" => serde_json::Value::Bool(false),
+            number => match number.parse::<i64>() {
+                Ok(n) => serde_json::Value::from(n),
+                Err(_) => return Err(invalid(field, "Enter a whole number of seconds.")),
+            },
+        };
+        patch.insert((*field).to_owned(), value);
+    }
+    Ok(patch)
+}
+
+pub async fn app_detail(id: &str) -> Result<AppDetail, AppError> {
+    let call = call()?;
+    let principal = call.principal()?;
+    let identity = &call.identity;
+    let app = identity::applications::get(identity, principal, id)
+        .await
+        .map_err(fail)?;
+    let effective = identity::applications::effective_policy(identity, &app)
+        .await
+        .map_err(fail)?;
+    let now = identity::Timestamp::now();
+    let secrets = if app.app_type.is_confidential() {
+        identity::credentials::list(identity, principal, id)
+            .await
+            .map_err(fail)?
+    } else {
+        Vec::new()
+    };
+    let keys = identity::app_keys::list(identity, principal, id)
+        .await
+        .map_err(fail)?;
+    let one = |u: &Option<identity::redirect_uris::RedirectUri>| {
+        u.as_ref().map(|u| u.as_str().to_owned())
+    };
+    let all = |u: &[identity::redirect_uris::RedirectUri]| {
+        u.iter().map(|u| u.as_str().to_owned()).collect()
+    };
+    Ok(AppDetail {
+        summary: app_summary(&app),
+        description: app.description.clone(),
+        updated_at: app.updated_at.rfc3339(),
+        confidential: app.app_type.is_confidential(),
+        redirect_uris: all(&app.redirect_uris),
+        default_redirect_uri: one(&app.default_redirect_uri),
+        post_logout_redirect_uris: all(&app.post_logout_redirect_uris),
+        initiate_login_uri: one(&app.initiate_login_uri),
+        backchannel_logout_uri: one(&app.backchannel_logout_uri),
+        return_url: one(&app.return_url),
+        policy: policy_rows(&effective, &app.session_policy),
+        secrets: secrets
+            .iter()
+            .map(|s| SecretRow {
+                id: s.id.clone(),
+                display: format!("{}…{}", s.prefix, s.last_four),
+                active: s.is_active(now),
+                created_at: s.created_at.rfc3339(),
+                expires_at: s.expires_at.map(identity::Timestamp::rfc3339),
+                last_used_at: s.last_used_at.map(identity::Timestamp::rfc3339),
+            })
+            .collect(),
+        keys: keys
+            .iter()
+            .map(|k| KeyRow {
+                id: k.id.clone(),
+                name: k.name.clone(),
+                scopes: k.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+                prefix: k.prefix.clone(),
+                active: k.is_active(now),
+                created_at: k.created_at.rfc3339(),
+                expires_at: k.expires_at.map(identity::Timestamp::rfc3339),
+                last_used: k.last_used_at.map(|t| match &k.last_used_ip {
+                    Some(ip) => format!("{} from {ip}", t.rfc3339()),
+                    None => t.rfc3339(),
+                }),
+            })
+            .collect(),
+        can_manage: principal.can(identity::Action::ManageApplications),
+    })
+}
+
+/// The shared body of the application-changing server functions.
+pub async fn update_application(
+    csrf: &str,
+    id: &str,
+    change: identity::applications::Change,
+) -> Result<(), AppError> {
+    let call = call()?;
+    let principal = call.mutation(csrf)?;
+    identity::applications::update(
+        &call.identity,
+        principal,
+        &call.meta,
+        id,
+        change,
+        identity::Timestamp::now(),
+    )
+    .await
+    .map(|_| ())
+    .map_err(fail)
+}

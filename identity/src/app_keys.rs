@@ -118,7 +118,7 @@ pub async fn create(
         last_used_ip: None,
     };
     let mut tx = identity.db().begin().await?;
-    applications::find(&mut tx, application_id).await?;
+    applications::find_for_update(&mut tx, application_id).await?;
     sqlx::query(
         "insert into app_api_key (app_api_key_id, application_id, name, prefix, key_hash, scopes, created_by, \
          created_at, expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -195,7 +195,7 @@ pub async fn list(
     principal: &Principal,
     application_id: &str,
 ) -> Result<Vec<AppKeyInfo>> {
-    principal.authorize_in(Action::ViewApplications, application_id)?;
+    principal.authorize_in(Action::ViewCredentials, application_id)?;
     let mut conn = identity.db().connection().await?;
     applications::find(&mut conn, application_id).await?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -702,6 +702,11 @@ pub async fn list(identity: &Identity, principal: &Principal, query: &ListQuery)
     let mut conditions: Vec<&str> = Vec::new();
     let mut binds: Vec<String> = Vec::new();
     if let Some(app) = scope {
+        // Its own application is the whole list; a cursor naming any other row would let it
+        // compare against applications it cannot see.
+        if query.after.as_deref().is_some_and(|a| a != app) {
+            return Err(Error::NotFound);
+        }
         conditions.push("application_id = ?");
         binds.push(app.to_owned());
     }
@@ -711,7 +716,7 @@ pub async fn list(identity: &Identity, principal: &Principal, query: &ListQuery)
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        conditions.push("(lower(name) like ? escape '\\' or client_id like ? escape '\\')");
+        conditions.push("(lower(name) like ? escape '!' or client_id like ? escape '!')");
         binds.push(format!("%{}%", like_escape(&search.to_lowercase())));
         binds.push(format!("{}%", like_escape(search)));
     }
@@ -772,12 +777,13 @@ pub async fn list(identity: &Identity, principal: &Principal, query: &ListQuery)
     })
 }
 
-/// Escapes `%`, `_` and the escape character itself for a `like … escape '\\'` pattern.
+/// Escapes `%`, `_` and the escape character itself for a `like … escape '!'` pattern (`!` rather
+/// than a backslash, whose meaning in string literals differs between databases and settings).
 fn like_escape(input: &str) -> String {
     input
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
+        .replace('!', "!!")
+        .replace('%', "!%")
+        .replace('_', "!_")
 }
 
 /// Joins conditions with `and`, turning each `?` into `$n` from `first` on.

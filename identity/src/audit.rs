@@ -376,7 +376,23 @@ pub async fn list(
         .fetch_all(identity.db().pool())
         .await
         .context("Failed to read audit events")?;
-    rows.iter().map(|r| decode(r).map(|(rec, _)| rec)).collect()
+    let redact = principal.application_scope().is_some();
+    rows.iter()
+        .map(|r| {
+            decode(r).map(|(mut rec, _)| {
+                // An application's backend learns what happened to its application, not who on
+                // the staff did it or from where.
+                if redact {
+                    rec.actor_id = None;
+                    rec.actor_label = None;
+                    rec.ip = None;
+                    rec.user_agent = None;
+                    rec.request_id = None;
+                }
+                rec
+            })
+        })
+        .collect()
 }
 
 /// The outcome of checking the chain.

@@ -64,6 +64,8 @@ pub enum Action {
     ViewSettings,
     /// Read applications and their configuration (never their secrets).
     ViewApplications,
+    /// List an application's client secrets and API keys (metadata, never the values).
+    ViewCredentials,
     /// Create, configure, disable and delete applications.
     ManageApplications,
     /// Change environment-wide settings (e.g. the default session policy).
@@ -71,13 +73,14 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 9] = [
         Action::ViewDashboard,
         Action::ViewStaff,
         Action::ManageStaff,
         Action::ViewAudit,
         Action::ViewSettings,
         Action::ViewApplications,
+        Action::ViewCredentials,
         Action::ManageApplications,
         Action::ManageSettings,
     ];
@@ -88,7 +91,7 @@ pub fn allows(role: Role, action: Action) -> bool {
     use Action::*;
     use Role::*;
     match action {
-        ViewDashboard | ViewApplications => true,
+        ViewDashboard | ViewApplications | ViewCredentials => true,
         ManageApplications => matches!(role, Owner | Operator),
         ViewStaff | ViewSettings => matches!(role, Owner | Operator | Auditor),
         ManageStaff | ManageSettings => role == Owner,
@@ -150,7 +153,7 @@ impl Scope {
 }
 
 /// What an application key may do inside its own application: read the application itself, and
-/// whatever its scopes grant. Nothing environment-wide.
+/// whatever its scopes grant. Never its credentials, nothing environment-wide.
 pub fn app_key_allows(scopes: &[Scope], action: Action) -> bool {
     match action {
         Action::ViewApplications => true,
@@ -282,6 +285,7 @@ mod tests {
             (ViewAudit, true, false, false, true),
             (ViewSettings, true, true, false, true),
             (ViewApplications, true, true, true, true),
+            (ViewCredentials, true, true, true, true),
             (ManageApplications, true, true, false, false),
             (ManageSettings, true, false, false, false),
         ];

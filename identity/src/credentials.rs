@@ -275,7 +275,7 @@ pub async fn list(
     principal: &Principal,
     application_id: &str,
 ) -> Result<Vec<SecretInfo>> {
-    principal.authorize_in(Action::ViewApplications, application_id)?;
+    principal.authorize_in(Action::ViewCredentials, application_id)?;
     let mut conn = identity.db().connection().await?;
     applications::find(&mut conn, application_id).await?;
     secrets_of(&mut conn, application_id).await

@@ -28,7 +28,7 @@ pub(crate) async fn session_policy_on(conn: &mut AnyConnection) -> Result<Overri
 }
 
 pub async fn session_policy(identity: &Identity, principal: &Principal) -> Result<Overrides> {
-    principal.authorize(Action::ViewApplications)?;
+    principal.authorize(Action::ViewSettings)?;
     session_policy_on(&mut *identity.db().connection().await?).await
 }
 
@@ -42,6 +42,17 @@ pub async fn update_session_policy(
 ) -> Result<Overrides> {
     principal.authorize(Action::ManageSettings)?;
     let mut tx = identity.db().begin().await?;
+    // Take the row lock before reading, so concurrent changes apply one after the other (PostgreSQL;
+    // SQLite's write transaction already serialises them).
+    sqlx::query(
+        "insert into environment_setting (setting_key, value, updated_at) values ($1, '{}', $2) \
+         on conflict (setting_key) do update set updated_at = environment_setting.updated_at",
+    )
+    .bind(SESSION_POLICY)
+    .bind(now.millis())
+    .execute(&mut *tx)
+    .await
+    .context("Failed to lock the environment session policy")?;
     let before = session_policy_on(&mut tx).await?;
     let after = before.merge(patch)?;
     session_policy::check_environment(&after)?;

@@ -40,6 +40,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Insert synthetic data, for benchmarks and demos.
+    Seed {
+        #[command(subcommand)]
+        command: SeedCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -79,6 +84,15 @@ enum ApiKeyCommand {
 enum AuditCommand {
     /// Recompute the hash chain and report the first broken link, if any.
     Verify,
+}
+
+#[derive(Subcommand)]
+enum SeedCommand {
+    /// Add synthetic applications (audited, named "Seeded <type> app <n>…").
+    Applications {
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+    },
 }
 
 #[tokio::main]
@@ -201,6 +215,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     report.checked
                 ),
             }
+        }
+        Command::Seed {
+            command: SeedCommand::Applications { count },
+        } => {
+            let identity = open(&config).await?;
+            let started = std::time::Instant::now();
+            identity::applications::seed(&identity, count, Timestamp::now()).await?;
+            println!(
+                "Added {count} applications in {:.1} s.",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
         }
     }
 }

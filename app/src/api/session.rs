@@ -29,6 +29,7 @@ pub async fn me() -> Result<Option<Viewer>, AppError> {
         can_manage_staff: c.principal.can(Action::ManageStaff),
         can_view_audit: c.principal.can(Action::ViewAudit),
         can_view_settings: c.principal.can(Action::ViewSettings),
+        can_manage_applications: c.principal.can(Action::ManageApplications),
         csrf: c.csrf_token,
     }))
 }

@@ -16,10 +16,10 @@ pub const CARD: &str = "rounded-lg border border-slate-200 bg-white p-6 shadow-s
 
 /// A field-level error message, linked to its input by `id`.
 #[component]
-pub fn FieldError(id: &'static str, message: Signal<Option<String>>) -> impl IntoView {
+pub fn FieldError(#[prop(into)] id: String, message: Signal<Option<String>>) -> impl IntoView {
     view! {
         <Show when=move || message.get().is_some()>
-            <p id=id class="mt-1 text-sm text-red-600 dark:text-red-400" role="alert">
+            <p id=id.clone() class="mt-1 text-sm text-red-600 dark:text-red-400" role="alert">
                 {move || message.get().unwrap_or_default()}
             </p>
         </Show>
@@ -86,5 +86,97 @@ pub fn DataTable(
                 <tbody class="divide-y divide-slate-100 dark:divide-slate-800">{children()}</tbody>
             </table>
         </div>
+    }
+}
+
+pub const BUTTON_DANGER: &str = "inline-flex items-center justify-center rounded-md bg-red-600 px-4 py-2 text-sm \
+    font-semibold text-white shadow-sm hover:bg-red-500 focus-visible:outline focus-visible:outline-2 \
+    focus-visible:outline-offset-2 focus-visible:outline-red-600 disabled:opacity-50";
+pub const BADGE: &str = "inline-flex items-center rounded px-1.5 py-0.5 text-xs font-medium";
+
+/// A badge coloured by status: active green, anything else grey.
+#[component]
+pub fn StatusBadge(#[prop(into)] status: String) -> impl IntoView {
+    let colour = if status == "active" {
+        "bg-emerald-100 text-emerald-800 dark:bg-emerald-900 dark:text-emerald-200"
+    } else {
+        "bg-slate-200 text-slate-700 dark:bg-slate-700 dark:text-slate-200"
+    };
+    view! { <span class=format!("{BADGE} {colour}") data-testid="status">{status}</span> }
+}
+
+/// A short confirmation in the corner ("Saved."), announced to screen readers; it fades by itself.
+#[component]
+pub fn Toast(message: Signal<Option<String>>) -> impl IntoView {
+    view! {
+        <div aria-live="polite" class="pointer-events-none fixed bottom-4 right-4 z-50">
+            <Show when=move || message.get().is_some()>
+                <div role="status" data-testid="toast"
+                    class="rounded-md bg-slate-900 px-4 py-2 text-sm text-white shadow-lg dark:bg-white dark:text-slate-900">
+                    {move || message.get().unwrap_or_default()}
+                </div>
+            </Show>
+        </div>
+    }
+}
+
+/// After each success of `action`, shows `text` in `toast` for a few seconds.
+pub fn notify_on_success<S>(
+    action: ServerAction<S>,
+    toast: RwSignal<Option<String>>,
+    text: &'static str,
+) where
+    S: leptos::server_fn::ServerFn<Error = crate::api::AppError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    Effect::new(move |_| {
+        if matches!(action.value().get(), Some(Ok(_))) {
+            toast.set(Some(text.to_owned()));
+            set_timeout(move || toast.set(None), std::time::Duration::from_secs(4));
+        }
+    });
+}
+
+/// Copies `text` to the clipboard and says so.
+#[component]
+pub fn CopyButton(#[prop(into)] text: String, #[prop(into)] label: String) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            let clipboard = window().navigator().clipboard();
+            let _ = clipboard.write_text(&text);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = &text;
+        copied.set(true);
+    };
+    view! {
+        <button type="button" class=BUTTON_QUIET on:click=copy aria-label=label.clone()>
+            {move || if copied.get() { "Copied" } else { "Copy" }}
+        </button>
+    }
+}
+
+/// A modal dialog drawn over the page; `open` controls it, Escape closes it.
+#[component]
+pub fn Modal(
+    open: RwSignal<bool>,
+    #[prop(into)] title: String,
+    #[prop(into)] id: String,
+    children: ChildrenFn,
+) -> impl IntoView {
+    let heading = format!("{id}-title");
+    view! {
+        <Show when=move || open.get()>
+            <div class="fixed inset-0 z-40 flex items-center justify-center bg-slate-900/50 p-4"
+                on:keydown=move |ev| if ev.key() == "Escape" { open.set(false) }>
+                <div role="dialog" aria-modal="true" aria-labelledby=heading.clone() id=id.clone()
+                    class=format!("{CARD} w-full max-w-lg")>
+                    <h2 id=heading.clone() class="mb-4 text-lg font-semibold">{title.clone()}</h2>
+                    {children()}
+                </div>
+            </div>
+        </Show>
     }
 }

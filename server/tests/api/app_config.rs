@@ -297,6 +297,11 @@ async fn environment_defaults_are_for_owners_and_flow_into_applications(backend:
     let path = format!("/api/v1/applications/{}", id_of(&web));
     let settings = "/api/v1/settings/session-policy";
 
+    let (status, _) = Api::new(&app, Role::Support)
+        .await
+        .send(Method::GET, settings, None)
+        .await;
+    assert_eq!(status, 403, "support does not read settings");
     let (status, _) = operator
         .send(
             Method::PATCH,

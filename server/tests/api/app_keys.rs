@@ -47,13 +47,16 @@ async fn a_key_is_shown_once_hashed_at_rest_and_records_its_last_use(backend: Ba
         "deduplicated"
     );
 
-    let stored: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "select count(*) from app_api_key where key_hash = '{key}' or prefix = '{key}'"
-    )))
+    // Only the SHA-256 is stored: no column holds the key.
+    let row: (String, String, String) = sqlx::query_as(
+        "select key_hash, prefix, scopes from app_api_key where app_api_key_id = $1",
+    )
+    .bind(id_of(&created))
     .fetch_one(app.identity.db().pool())
     .await
-    .expect("count");
-    assert_eq!(stored, 0, "only the hash is stored");
+    .expect("row");
+    assert_eq!(row.0, identity::secret::token_hash(&key));
+    assert!(!format!("{row:?}").contains(&key));
 
     let keys = format!("/api/v1/applications/{}/api-keys", id_of(&web));
     let (_, listed) = api.send(Method::GET, &keys, None).await;
@@ -95,6 +98,11 @@ async fn an_app_key_never_reads_or_changes_another_application(backend: Backend)
         (Method::GET, other_path.clone(), None),
         (Method::GET, format!("{other_path}/secrets"), None),
         (Method::GET, format!("{other_path}/api-keys"), None),
+        (
+            Method::GET,
+            format!("/api/v1/applications?after={}", id_of(&other)),
+            None,
+        ),
     ] {
         let (status, res) = key.send(method, &path, body).await;
         assert_eq!(
@@ -180,6 +188,33 @@ async fn scopes_decide_what_an_app_key_may_read(backend: Backend) {
         events.iter().all(|e| e["target_id"] == mine["id"]),
         "only its own application's events: {events:?}"
     );
+    assert!(
+        events.iter().all(|e| e["actor_label"].is_null()
+            && e["actor_id"].is_null()
+            && e["ip"].is_null()
+            && e["user_agent"].is_null()),
+        "no staff identities or addresses: {events:?}"
+    );
+    // Credentials are not for application keys, whatever their scopes.
+    for path in ["secrets", "api-keys"] {
+        let (status, _) = auditing
+            .send(
+                Method::GET,
+                &format!("/api/v1/applications/{}/{path}", id_of(&mine)),
+                None,
+            )
+            .await;
+        assert_eq!(status, 403, "{path}");
+    }
+    // Nor can a cursor name another application.
+    let (status, _) = auditing
+        .send(
+            Method::GET,
+            &format!("/api/v1/applications?after={}", id_of(&other)),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
     let (status, res) = new_key(
         &api,
         &id_of(&mine),

@@ -1,0 +1,56 @@
+//! Settings: environment-wide defaults. Today the default session policy, which every application
+//! inherits value by value unless it overrides it. Owners change it; operators and auditors read it.
+
+use crate::api::Viewer;
+use crate::api::applications::{UpdateEnvironmentPolicy, environment_policy};
+use crate::components::layout::with_me;
+use crate::components::ui::{Alert, BUTTON, CARD, PageHeader, Toast, notify_on_success};
+use crate::pages::application::PolicyFields;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+pub fn SettingsPage() -> impl IntoView {
+    view! {
+        <Title text="Settings" />
+        <PageHeader title="Settings" subtitle="Defaults for the whole environment." />
+        {with_me(|me| view! { <PolicySection me /> })}
+    }
+}
+
+#[component]
+fn PolicySection(me: Viewer) -> impl IntoView {
+    let update = ServerAction::<UpdateEnvironmentPolicy>::new();
+    let policy = Resource::new(move || update.version().get(), |_| environment_policy());
+    let toast = RwSignal::new(None::<String>);
+    notify_on_success(update, toast, "Defaults saved.");
+    let error = Signal::derive(move || update.value().get().and_then(|r| r.err()));
+    let csrf = me.csrf.clone();
+    view! {
+        <section class=CARD aria-labelledby="policy-heading">
+            <h2 id="policy-heading" class="text-lg font-semibold">"Default session policy"</h2>
+            <p class="mb-4 mt-1 text-sm text-slate-600 dark:text-slate-400">
+                "Applications inherit each value unless they override it. Empty means the built-in default for each application type (shown here for web applications; native apps default to longer lifetimes, single-page apps to shorter ones). Public apps always rotate refresh tokens; machine-to-machine apps never get them."
+            </p>
+            <Suspense fallback=|| view! { <p class="text-sm">"Loading…"</p> }>
+                {move || {
+                    let csrf = csrf.clone();
+                    Suspend::new(async move {
+                        match policy.await {
+                            Err(e) => view! { <Alert message=e.message /> }.into_any(),
+                            Ok(p) => view! {
+                                <ActionForm action=update attr:class="space-y-4">
+                                    <input type="hidden" name="csrf" value=csrf />
+                                    <PolicyFields rows=p.rows error editable=p.can_manage layer="built-in" />
+                                    {p.can_manage.then(|| view! { <button type="submit" class=BUTTON>"Save defaults"</button> })}
+                                </ActionForm>
+                            }.into_any(),
+                        }
+                    })
+                }}
+            </Suspense>
+            {move || error.get().filter(|e| e.field.is_none()).map(|e| view! { <div class="mt-4"><Alert message=e.message /></div> })}
+        </section>
+        <Toast message=toast.into() />
+    }
+}
