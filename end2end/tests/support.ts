@@ -33,3 +33,15 @@ export async function signIn(page: Page, email: string, password: string) {
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
+
+/** Creates a staff member with the CLI unless they already exist (a restarted worker). */
+export function ensureStaff(email: string, role: string, password: string) {
+  try {
+    const out = portcullis(['staff', 'create', '--email', email, '--role', role, '--password-env', 'E2E_STAFF_PASSWORD'], {
+      E2E_STAFF_PASSWORD: password,
+    });
+    expect(out).toContain(`Created ${email} (${role})`);
+  } catch (e) {
+    expect(String((e as any).stderr)).toContain('already exists');
+  }
+}

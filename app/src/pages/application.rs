@@ -377,7 +377,7 @@ pub fn PolicyFields(
                     view! {
                         <select id=input_id.clone() name=name disabled=disabled aria-describedby=error_id.clone()
                             class="rounded-md border border-slate-300 bg-white px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-900">
-                            <option value="" selected=row.own.is_empty()>{format!("Inherit ({layer})")}</option>
+                            <option value="" selected=row.own.is_empty()>{layer}</option>
                             <option value="on" selected=row.own == "on">"On"</option>
                             <option value="off" selected=row.own == "off">"Off"</option>
                         </select>
@@ -385,7 +385,7 @@ pub fn PolicyFields(
                 } else {
                     view! {
                         <input id=input_id.clone() name=name type="number" inputmode="numeric" disabled=disabled
-                            value=row.own.clone() placeholder=format!("Inherit ({layer})") aria-describedby=error_id.clone()
+                            value=row.own.clone() placeholder=layer aria-describedby=error_id.clone()
                             class="w-40 rounded-md border border-slate-300 bg-white px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-900" />
                         <span class="ml-1 text-xs text-slate-500">"seconds"</span>
                     }.into_any()
@@ -421,7 +421,7 @@ fn PolicyTab(
             <ActionForm action attr:class="space-y-4">
                 <input type="hidden" name="csrf" value=csrf />
                 <input type="hidden" name="id" value=d.summary.id.clone() />
-                <PolicyFields rows=d.policy.clone() error editable=d.can_manage layer="inherit" />
+                <PolicyFields rows=d.policy.clone() error editable=d.can_manage layer="Inherit" />
                 {d.can_manage.then(|| view! { <button type="submit" class=BUTTON>"Save session policy"</button> })}
             </ActionForm>
             {general(error)}

@@ -41,7 +41,7 @@ fn PolicySection(me: Viewer) -> impl IntoView {
                             Ok(p) => view! {
                                 <ActionForm action=update attr:class="space-y-4">
                                     <input type="hidden" name="csrf" value=csrf />
-                                    <PolicyFields rows=p.rows error editable=p.can_manage layer="built-in" />
+                                    <PolicyFields rows=p.rows error editable=p.can_manage layer="Built-in default" />
                                     {p.can_manage.then(|| view! { <button type="submit" class=BUTTON>"Save defaults"</button> })}
                                 </ActionForm>
                             }.into_any(),
