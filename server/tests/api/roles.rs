@@ -5,8 +5,105 @@ use identity::Role;
 
 crate::on_both_databases!(
     each_role_can_do_exactly_what_the_table_allows,
-    api_keys_carry_their_role
+    api_keys_carry_their_role,
+    application_server_functions_follow_the_table,
 );
+
+/// (role, list, read one, create, change policy, mint key, environment policy read, change it)
+const APPLICATION_EXPECTED: [(Role, [u16; 7]); 4] = [
+    (Role::Owner, [200, 200, 200, 200, 200, 200, 200]),
+    (Role::Operator, [200, 200, 200, 200, 200, 200, 403]),
+    (Role::Support, [200, 200, 403, 403, 403, 403, 403]),
+    (Role::Auditor, [200, 200, 403, 403, 403, 200, 403]),
+];
+
+async fn application_server_functions_follow_the_table(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let default_id: String =
+        sqlx::query_scalar("select application_id from application where is_default = 1")
+            .fetch_one(app.identity.db().pool())
+            .await
+            .expect("default app");
+    for (i, (role, expected)) in APPLICATION_EXPECTED.into_iter().enumerate() {
+        let caller = app.new_browser();
+        caller
+            .signed_in_as(&format!("apps{i}@example.com"), role)
+            .await;
+        let csrf = caller.session_csrf().await;
+        let status = |res: reqwest::Response| res.status().as_u16();
+        let got = [
+            status(caller.rpc("list_applications", &[]).await),
+            status(caller.rpc("get_application", &[("id", &default_id)]).await),
+            status(
+                caller
+                    .rpc(
+                        "create_application",
+                        &[
+                            ("csrf", &csrf),
+                            ("name", &format!("App {i}")),
+                            ("app_type", "spa"),
+                        ],
+                    )
+                    .await,
+            ),
+            status(
+                caller
+                    .rpc(
+                        "update_application_policy",
+                        &[
+                            ("csrf", &csrf),
+                            ("id", &default_id),
+                            ("policy[access_token_ttl_secs]", &format!("{}", 600 + i)),
+                        ],
+                    )
+                    .await,
+            ),
+            status(
+                caller
+                    .rpc(
+                        "create_app_key",
+                        &[
+                            ("csrf", &csrf),
+                            ("id", &default_id),
+                            ("name", "k"),
+                            ("scopes[audit:read]", "on"),
+                        ],
+                    )
+                    .await,
+            ),
+            status(caller.rpc("environment_policy", &[]).await),
+            status(
+                caller
+                    .rpc(
+                        "update_environment_policy",
+                        &[
+                            ("csrf", &csrf),
+                            ("policy[id_token_ttl_secs]", &format!("{}", 900 + i)),
+                        ],
+                    )
+                    .await,
+            ),
+        ];
+        assert_eq!(got, expected, "{role:?}");
+    }
+    // A forged CSRF token changes nothing, whatever the role.
+    let owner = app.new_browser();
+    owner.signed_in_as("forger@example.com", Role::Owner).await;
+    let res = owner
+        .rpc(
+            "create_application",
+            &[("csrf", "forged"), ("name", "Forged"), ("app_type", "web")],
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 403);
+    assert_eq!(
+        app.count_events("application.created").await,
+        3,
+        "default + owner's + operator's"
+    );
+    assert_eq!(app.count_events("app_api_key.created").await, 2);
+    assert_eq!(app.count_events("settings.updated").await, 1);
+}
 
 /// (role, list staff, read audit, invite, change role, disable)
 const EXPECTED: [(Role, u16, u16, u16, u16, u16); 4] = [
