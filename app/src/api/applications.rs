@@ -233,17 +233,23 @@ pub async fn update_application_overview(
     .await
 }
 
-/// The Redirects tab: lists are one URI per line; empty single fields clear them.
+/// The Redirects tab's fields: lists are one URI per line; empty single fields clear them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedirectsForm {
+    pub redirect_uris: String,
+    pub default_redirect_uri: Option<String>,
+    pub post_logout_redirect_uris: String,
+    pub initiate_login_uri: Option<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub return_url: Option<String>,
+}
+
+/// The form posts its fields as `urls[redirect_uris]`, `urls[return_url]`, ….
 #[server(prefix = "/rpc", endpoint = "update_application_redirects")]
 pub async fn update_application_redirects(
     csrf: String,
     id: String,
-    redirect_uris: String,
-    default_redirect_uri: Option<String>,
-    post_logout_redirect_uris: String,
-    initiate_login_uri: Option<String>,
-    backchannel_logout_uri: Option<String>,
-    return_url: Option<String>,
+    urls: RedirectsForm,
 ) -> Result<(), AppError> {
     let lines = |text: &str| -> Vec<String> {
         text.lines()
@@ -257,12 +263,12 @@ pub async fn update_application_redirects(
         &csrf,
         &id,
         identity::applications::Change {
-            redirect_uris: Some(lines(&redirect_uris)),
-            post_logout_redirect_uris: Some(lines(&post_logout_redirect_uris)),
-            default_redirect_uri: single(default_redirect_uri),
-            initiate_login_uri: single(initiate_login_uri),
-            backchannel_logout_uri: single(backchannel_logout_uri),
-            return_url: single(return_url),
+            redirect_uris: Some(lines(&urls.redirect_uris)),
+            post_logout_redirect_uris: Some(lines(&urls.post_logout_redirect_uris)),
+            default_redirect_uri: single(urls.default_redirect_uri),
+            initiate_login_uri: single(urls.initiate_login_uri),
+            backchannel_logout_uri: single(urls.backchannel_logout_uri),
+            return_url: single(urls.return_url),
             ..Default::default()
         },
     )

@@ -311,7 +311,7 @@ fn RedirectsTab(
             <div>
                 <label class=LABEL for=name>{label}</label>
                 <p class="text-xs text-slate-500 dark:text-slate-400">{help}</p>
-                <textarea class=format!("{INPUT} font-mono") id=name name=name rows="3" readonly=readonly
+                <textarea class=format!("{INPUT} font-mono") id=name name=format!("urls[{name}]") rows="3" readonly=readonly
                     aria-describedby=error_id.clone()>{values.join("\n")}</textarea>
                 <FieldError id=error_id message=field(error, name) />
             </div>
@@ -326,7 +326,7 @@ fn RedirectsTab(
             <div>
                 <label class=LABEL for=name>{label}</label>
                 <p class="text-xs text-slate-500 dark:text-slate-400">{help}</p>
-                <input class=format!("{INPUT} font-mono") id=name name=name readonly=readonly
+                <input class=format!("{INPUT} font-mono") id=name name=format!("urls[{name}]") readonly=readonly
                     value=value.clone().unwrap_or_default() aria-describedby=error_id.clone() />
                 <FieldError id=error_id message=field(error, name) />
             </div>
