@@ -132,6 +132,8 @@ pub struct Application {
     pub return_url: Option<RedirectUri>,
     /// The session-policy values this application overrides.
     pub session_policy: Overrides,
+    /// Whether the hosted pages let people sign up to this application themselves.
+    pub allow_sign_up: bool,
     pub created_by: Option<String>,
     pub updated_by: Option<String>,
     pub created_at: Timestamp,
@@ -152,6 +154,7 @@ pub struct NewApplication {
     pub return_url: Option<String>,
     /// Overrides to set (`null` values are ignored: a new application inherits them).
     pub session_policy: Map<String, Value>,
+    pub allow_sign_up: Option<bool>,
 }
 
 /// A change; absent fields stay as they are. For the single URIs, `Some(None)` or an empty string
@@ -169,6 +172,7 @@ pub struct Change {
     pub backchannel_logout_uri: Option<Option<String>>,
     pub return_url: Option<Option<String>>,
     pub session_policy: Option<Map<String, Value>>,
+    pub allow_sign_up: Option<bool>,
 }
 
 fn parse_name(input: &str) -> Result<String> {
@@ -197,7 +201,8 @@ fn parse_description(input: &str) -> Result<String> {
 
 const COLUMNS: &str = "application_id, name, description, app_type, client_id, status, is_default, \
      redirect_uris, post_logout_redirect_uris, default_redirect_uri, initiate_login_uri, \
-     backchannel_logout_uri, return_url, session_policy, created_by, updated_by, created_at, updated_at";
+     backchannel_logout_uri, return_url, session_policy, allow_sign_up, created_by, updated_by, created_at, \
+     updated_at";
 
 fn uris_from_db(text: &str) -> Vec<RedirectUri> {
     serde_json::from_str::<Vec<String>>(text)
@@ -255,6 +260,10 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<Application> {
         backchannel_logout_uri: uri_from_db(row, "backchannel_logout_uri")?,
         return_url: uri_from_db(row, "return_url")?,
         session_policy: Overrides::from_db(&policy),
+        allow_sign_up: row
+            .try_get::<i64, _>("allow_sign_up")
+            .context("application.allow_sign_up")?
+            == 1,
         created_by: row
             .try_get("created_by")
             .context("application.created_by")?,
@@ -276,8 +285,8 @@ async fn insert(tx: &mut Tx, app: &Application) -> Result<()> {
     sqlx::query(
         "insert into application (application_id, name, description, app_type, client_id, status, is_default, \
          redirect_uris, post_logout_redirect_uris, default_redirect_uri, initiate_login_uri, \
-         backchannel_logout_uri, return_url, session_policy, created_by, updated_by, created_at, updated_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+         backchannel_logout_uri, return_url, session_policy, allow_sign_up, created_by, updated_by, created_at, \
+         updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
     )
     .bind(&app.id)
     .bind(&app.name)
@@ -293,6 +302,7 @@ async fn insert(tx: &mut Tx, app: &Application) -> Result<()> {
     .bind(uri_to_db(&app.backchannel_logout_uri))
     .bind(uri_to_db(&app.return_url))
     .bind(app.session_policy.to_db())
+    .bind(i64::from(app.allow_sign_up))
     .bind(&app.created_by)
     .bind(&app.updated_by)
     .bind(app.created_at.millis())
@@ -324,12 +334,13 @@ fn summary(app: &Application) -> Value {
         "redirect_uris": app.redirect_uris, "post_logout_redirect_uris": app.post_logout_redirect_uris,
         "default_redirect_uri": app.default_redirect_uri, "initiate_login_uri": app.initiate_login_uri,
         "backchannel_logout_uri": app.backchannel_logout_uri, "return_url": app.return_url,
-        "session_policy": app.session_policy,
+        "session_policy": app.session_policy, "allow_sign_up": app.allow_sign_up,
     })
 }
 
 /// Keys of `summary` an update may change.
-const CHANGEABLE: [&str; 10] = [
+const CHANGEABLE: [&str; 11] = [
+    "allow_sign_up",
     "name",
     "description",
     "status",
@@ -430,6 +441,7 @@ pub async fn create(
             Endpoint::ReturnUrl,
         )?,
         session_policy: Overrides::default().merge(&policy)?,
+        allow_sign_up: new.allow_sign_up.unwrap_or(false),
         created_by: Some(principal.actor_id()),
         updated_by: Some(principal.actor_id()),
         created_at: now,
@@ -494,6 +506,7 @@ pub async fn ensure_default(identity: &Identity, now: Timestamp) -> Result<()> {
         backchannel_logout_uri: None,
         return_url: None,
         session_policy: Overrides::default(),
+        allow_sign_up: false,
         created_by: None,
         updated_by: None,
         created_at: now,
@@ -556,6 +569,7 @@ pub async fn seed(identity: &Identity, count: usize, now: Timestamp) -> Result<(
                 backchannel_logout_uri: None,
                 return_url: None,
                 session_policy: Overrides::default(),
+                allow_sign_up: n % 4 != 3,
                 created_by: None,
                 updated_by: None,
                 created_at: now.plus_secs(n as i64 / 100),
@@ -581,6 +595,34 @@ pub async fn seed(identity: &Identity, count: usize, now: Timestamp) -> Result<(
         done = (done + 500).min(count);
     }
     Ok(())
+}
+
+/// The default application.
+pub(crate) async fn find_default(conn: &mut AnyConnection) -> Result<Application> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from application where is_default = 1"
+    )))
+    .fetch_optional(conn)
+    .await
+    .context("Failed to read the default application")?
+    .ok_or(Error::NotFound)?;
+    decode(&row)
+}
+
+/// An application by its client ID.
+pub(crate) async fn find_by_client_id(
+    conn: &mut AnyConnection,
+    client_id: &str,
+) -> Result<Application> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from application where client_id = $1"
+    )))
+    .bind(client_id)
+    .fetch_optional(conn)
+    .await
+    .context("Failed to read an application")?
+    .ok_or(Error::NotFound)?;
+    decode(&row)
 }
 
 /// Reads one application inside a write transaction after taking its row lock, so concurrent changes
@@ -869,6 +911,16 @@ pub async fn update(
         &mut after,
         matches!(change.default_redirect_uri, Some(Some(_))),
     )?;
+    if let Some(allow) = change.allow_sign_up {
+        if allow && t == AppType::M2m {
+            return Err(Error::invalid(
+                "allow_sign_up",
+                "sign_up_not_allowed",
+                "Machine-to-machine applications have no users.",
+            ));
+        }
+        after.allow_sign_up = allow;
+    }
     if let Some(patch) = &change.session_policy {
         after.session_policy = before.session_policy.merge(patch)?;
         let env = settings::session_policy_on(&mut tx).await?;
@@ -888,7 +940,7 @@ pub async fn update(
         "update application set name = $1, description = $2, status = $3, redirect_uris = $4, \
          post_logout_redirect_uris = $5, default_redirect_uri = $6, initiate_login_uri = $7, \
          backchannel_logout_uri = $8, return_url = $9, session_policy = $10, updated_by = $11, \
-         updated_at = $12 where application_id = $13",
+         updated_at = $12, allow_sign_up = $14 where application_id = $13",
     )
     .bind(&after.name)
     .bind(&after.description)
@@ -903,6 +955,7 @@ pub async fn update(
     .bind(&after.updated_by)
     .bind(now.millis())
     .bind(id)
+    .bind(i64::from(after.allow_sign_up))
     .execute(&mut *tx)
     .await;
     if let Err(e) = result {

@@ -37,10 +37,31 @@ pub enum Event {
     AppApiKeyCreated,
     AppApiKeyRevoked,
     SettingsUpdated,
+    UserCreated,
+    UserInvited,
+    UserUpdated,
+    UserDisabled,
+    UserEnabled,
+    UserSignedIn,
+    UserSignInFailed,
+    UserSignedUp,
+    UserSignedOut,
+    UserPasswordResetRequested,
+    UserPasswordReset,
+    UserInvitationAccepted,
+    UserSessionRevoked,
+    OrganizationCreated,
+    OrganizationDeleted,
+    OrganizationMemberAdded,
+    OrganizationMemberRemoved,
+    AppRoleCreated,
+    AppRoleDeleted,
+    AppRoleGranted,
+    AppRoleRevoked,
 }
 
 impl Event {
-    pub const ALL: [Event; 21] = [
+    pub const ALL: [Event; 42] = [
         Event::StaffSignedIn,
         Event::StaffSignInFailed,
         Event::StaffSignedOut,
@@ -62,6 +83,27 @@ impl Event {
         Event::AppApiKeyCreated,
         Event::AppApiKeyRevoked,
         Event::SettingsUpdated,
+        Event::UserCreated,
+        Event::UserInvited,
+        Event::UserUpdated,
+        Event::UserDisabled,
+        Event::UserEnabled,
+        Event::UserSignedIn,
+        Event::UserSignInFailed,
+        Event::UserSignedUp,
+        Event::UserSignedOut,
+        Event::UserPasswordResetRequested,
+        Event::UserPasswordReset,
+        Event::UserInvitationAccepted,
+        Event::UserSessionRevoked,
+        Event::OrganizationCreated,
+        Event::OrganizationDeleted,
+        Event::OrganizationMemberAdded,
+        Event::OrganizationMemberRemoved,
+        Event::AppRoleCreated,
+        Event::AppRoleDeleted,
+        Event::AppRoleGranted,
+        Event::AppRoleRevoked,
     ];
 
     pub fn name(self) -> &'static str {
@@ -87,6 +129,27 @@ impl Event {
             Event::AppApiKeyCreated => "app_api_key.created",
             Event::AppApiKeyRevoked => "app_api_key.revoked",
             Event::SettingsUpdated => "settings.updated",
+            Event::UserCreated => "user.created",
+            Event::UserInvited => "user.invited",
+            Event::UserUpdated => "user.updated",
+            Event::UserDisabled => "user.disabled",
+            Event::UserEnabled => "user.enabled",
+            Event::UserSignedIn => "user.signed_in",
+            Event::UserSignInFailed => "user.sign_in_failed",
+            Event::UserSignedUp => "user.signed_up",
+            Event::UserSignedOut => "user.signed_out",
+            Event::UserPasswordResetRequested => "user.password_reset_requested",
+            Event::UserPasswordReset => "user.password_reset",
+            Event::UserInvitationAccepted => "user.invitation_accepted",
+            Event::UserSessionRevoked => "user.session_revoked",
+            Event::OrganizationCreated => "organization.created",
+            Event::OrganizationDeleted => "organization.deleted",
+            Event::OrganizationMemberAdded => "organization.member_added",
+            Event::OrganizationMemberRemoved => "organization.member_removed",
+            Event::AppRoleCreated => "app_role.created",
+            Event::AppRoleDeleted => "app_role.deleted",
+            Event::AppRoleGranted => "app_role.granted",
+            Event::AppRoleRevoked => "app_role.revoked",
         }
     }
 }
@@ -102,6 +165,11 @@ pub enum Actor {
         id: String,
         name: String,
     },
+    /// An end user, on the hosted pages.
+    User {
+        id: String,
+        email: String,
+    },
     /// The CLI or Portcullis itself.
     System,
     /// Someone not (yet) identified, e.g. a failed sign-in.
@@ -113,6 +181,7 @@ impl Actor {
         match self {
             Actor::Staff { id, email } => ("staff", Some(id), Some(email)),
             Actor::ApiKey { id, name } => ("api_key", Some(id), Some(name)),
+            Actor::User { id, email } => ("user", Some(id), Some(email)),
             Actor::System => ("system", None, None),
             Actor::Anonymous => ("anonymous", None, None),
         }
@@ -130,6 +199,20 @@ impl Target {
     pub fn staff(id: &str) -> Self {
         Self {
             kind: "staff",
+            id: id.to_owned(),
+        }
+    }
+
+    pub fn user(id: &str) -> Self {
+        Self {
+            kind: "user",
+            id: id.to_owned(),
+        }
+    }
+
+    pub fn organization(id: &str) -> Self {
+        Self {
+            kind: "organization",
             id: id.to_owned(),
         }
     }

@@ -70,10 +70,18 @@ pub enum Action {
     ManageApplications,
     /// Change environment-wide settings (e.g. the default session policy).
     ManageSettings,
+    /// Read end users, organizations and role grants.
+    ViewUsers,
+    /// Create, change, invite, disable users; manage organizations and role grants.
+    ManageUsers,
+    /// End a user's sign-in sessions.
+    RevokeUserSessions,
+    /// Read the mail outbox (messages carry one-time links).
+    ViewOutbox,
 }
 
 impl Action {
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 13] = [
         Action::ViewDashboard,
         Action::ViewStaff,
         Action::ManageStaff,
@@ -83,6 +91,10 @@ impl Action {
         Action::ViewCredentials,
         Action::ManageApplications,
         Action::ManageSettings,
+        Action::ViewUsers,
+        Action::ManageUsers,
+        Action::RevokeUserSessions,
+        Action::ViewOutbox,
     ];
 }
 
@@ -91,10 +103,10 @@ pub fn allows(role: Role, action: Action) -> bool {
     use Action::*;
     use Role::*;
     match action {
-        ViewDashboard | ViewApplications | ViewCredentials => true,
-        ManageApplications => matches!(role, Owner | Operator),
+        ViewDashboard | ViewApplications | ViewCredentials | ViewUsers => true,
+        ManageApplications | ManageUsers | RevokeUserSessions => matches!(role, Owner | Operator),
         ViewStaff | ViewSettings => matches!(role, Owner | Operator | Auditor),
-        ManageStaff | ManageSettings => role == Owner,
+        ManageStaff | ManageSettings | ViewOutbox => role == Owner,
         ViewAudit => matches!(role, Owner | Auditor),
     }
 }
@@ -158,6 +170,11 @@ pub fn app_key_allows(scopes: &[Scope], action: Action) -> bool {
     match action {
         Action::ViewApplications => true,
         Action::ViewAudit => scopes.contains(&Scope::AuditRead),
+        Action::ViewUsers => {
+            scopes.contains(&Scope::UsersRead) || scopes.contains(&Scope::UsersWrite)
+        }
+        Action::ManageUsers => scopes.contains(&Scope::UsersWrite),
+        Action::RevokeUserSessions => scopes.contains(&Scope::SessionsRevoke),
         _ => false,
     }
 }
@@ -225,6 +242,16 @@ impl Principal {
         }
     }
 
+    /// Permission over the shared user pool, which every application signs in: staff by role,
+    /// application keys by scope (their role grants stay confined to their application).
+    pub fn authorize_pool(&self, action: Action) -> Result<()> {
+        match &self.kind {
+            PrincipalKind::AppKey { scopes, .. } if app_key_allows(scopes, action) => Ok(()),
+            PrincipalKind::AppKey { .. } => Err(Error::Forbidden),
+            _ => self.authorize(action),
+        }
+    }
+
     /// The one application an application key is confined to; `None` for staff and admin keys.
     pub fn application_scope(&self) -> Option<&str> {
         match &self.kind {
@@ -288,6 +315,10 @@ mod tests {
             (ViewCredentials, true, true, true, true),
             (ManageApplications, true, true, false, false),
             (ManageSettings, true, false, false, false),
+            (ViewUsers, true, true, true, true),
+            (ManageUsers, true, true, false, false),
+            (RevokeUserSessions, true, true, false, false),
+            (ViewOutbox, true, false, false, false),
         ];
         assert_eq!(table.len(), Action::ALL.len(), "every action has a row");
         for (action, owner, operator, support, auditor) in table {
@@ -308,6 +339,8 @@ mod tests {
             Action::ManageStaff,
             Action::ManageApplications,
             Action::ManageSettings,
+            Action::ManageUsers,
+            Action::RevokeUserSessions,
         ];
         assert!(writes.iter().all(|a| !allows(Role::Auditor, *a)));
     }

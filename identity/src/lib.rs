@@ -12,14 +12,18 @@ pub mod credentials;
 pub mod db;
 pub mod email;
 pub mod error;
+pub mod mail;
+pub mod organizations;
 pub mod password;
 pub mod redirect_uris;
+pub mod roles;
 pub mod secret;
 pub mod session_policy;
 pub mod sessions;
 pub mod settings;
 pub mod staff;
 pub mod time;
+pub mod users;
 
 use std::sync::Arc;
 

@@ -52,7 +52,7 @@ async fn recent_failures(identity: &Identity, subject: &str, now: Timestamp) -> 
         .context("Failed to count failed sign-ins")
 }
 
-async fn is_throttled(
+pub(crate) async fn is_throttled(
     identity: &Identity,
     email_key: &str,
     meta: &RequestMeta,
@@ -69,6 +69,32 @@ async fn is_throttled(
 }
 
 /// Records a failed attempt (counters + audit event) in one transaction.
+/// Counts a failed sign-in against the account key and the client's IP (and prunes old counts).
+pub(crate) async fn count_failure(
+    tx: &mut crate::db::Tx,
+    meta: &RequestMeta,
+    key: &str,
+    now: Timestamp,
+    window_secs: i64,
+) -> Result<()> {
+    sqlx::query("delete from sign_in_failure where created_at <= $1")
+        .bind(now.minus_secs(window_secs).millis())
+        .execute(&mut **tx)
+        .await
+        .context("Failed to prune old sign-in failures")?;
+    let mut subjects = vec![key.to_owned()];
+    subjects.extend(meta.ip.as_deref().map(ip_key));
+    for subject in subjects {
+        sqlx::query("insert into sign_in_failure (subject, created_at) values ($1, $2)")
+            .bind(subject)
+            .bind(now.millis())
+            .execute(&mut **tx)
+            .await
+            .context("Failed to record a failed sign-in")?;
+    }
+    Ok(())
+}
+
 async fn record_failure(
     identity: &Identity,
     meta: &RequestMeta,
@@ -78,22 +104,14 @@ async fn record_failure(
     now: Timestamp,
 ) -> Result<()> {
     let mut tx = identity.db().begin().await?;
-    let window_start = now.minus_secs(identity.settings().throttle_window_secs);
-    sqlx::query("delete from sign_in_failure where created_at <= $1")
-        .bind(window_start.millis())
-        .execute(&mut *tx)
-        .await
-        .context("Failed to prune old sign-in failures")?;
-    let mut subjects = vec![email_key.to_owned()];
-    subjects.extend(meta.ip.as_deref().map(ip_key));
-    for subject in subjects {
-        sqlx::query("insert into sign_in_failure (subject, created_at) values ($1, $2)")
-            .bind(subject)
-            .bind(now.millis())
-            .execute(&mut *tx)
-            .await
-            .context("Failed to record a failed sign-in")?;
-    }
+    count_failure(
+        &mut tx,
+        meta,
+        email_key,
+        now,
+        identity.settings().throttle_window_secs,
+    )
+    .await?;
     audit::append(
         &mut tx,
         &Actor::Anonymous,
