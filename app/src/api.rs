@@ -3,6 +3,7 @@
 
 pub mod applications;
 pub mod audit;
+pub mod hosted;
 pub mod session;
 pub mod staff;
 

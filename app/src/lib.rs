@@ -17,7 +17,7 @@ use leptos_router::{SsrMode, path};
 use components::layout::DashboardLayout;
 use pages::{
     accept_invite::AcceptInvitePage, application::ApplicationPage, applications::ApplicationsPage,
-    audit::AuditPage, coming_soon::ComingSoon, home::HomePage, login::LoginPage,
+    audit::AuditPage, coming_soon::ComingSoon, home::HomePage, hosted, login::LoginPage,
     settings::SettingsPage, staff::StaffPage,
 };
 
@@ -62,6 +62,14 @@ pub fn App() -> impl IntoView {
             <Routes fallback=|| view! { <pages::NotFound /> }>
                 <Route ssr=SsrMode::Async path=path!("/login") view=LoginPage />
                 <Route ssr=SsrMode::Async path=path!("/accept-invite") view=AcceptInvitePage />
+                <Route ssr=SsrMode::Async path=path!("/u/sign-in") view=hosted::SignInPage />
+                <Route ssr=SsrMode::Async path=path!("/u/sign-up") view=hosted::SignUpPage />
+                <Route ssr=SsrMode::Async path=path!("/u/forgot-password") view=hosted::ForgotPasswordPage />
+                <Route ssr=SsrMode::Async path=path!("/u/reset-password") view=hosted::ResetPasswordPage />
+                <Route ssr=SsrMode::Async path=path!("/u/accept-invitation") view=hosted::AcceptInvitationPage />
+                <Route ssr=SsrMode::Async path=path!("/u/continue") view=hosted::ContinuePage />
+                <Route ssr=SsrMode::Async path=path!("/u/signed-out") view=hosted::SignedOutPage />
+                <Route ssr=SsrMode::Async path=path!("/u/error") view=hosted::HostedErrorPage />
                 <ParentRoute ssr=SsrMode::Async path=path!("") view=DashboardLayout>
                     <Route ssr=SsrMode::Async path=path!("") view=HomePage />
                     <Route ssr=SsrMode::Async path=path!("staff") view=StaffPage />

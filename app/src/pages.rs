@@ -4,6 +4,7 @@ pub mod applications;
 pub mod audit;
 pub mod coming_soon;
 pub mod home;
+pub mod hosted;
 pub mod login;
 pub mod settings;
 pub mod staff;

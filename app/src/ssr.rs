@@ -413,3 +413,16 @@ pub async fn update_application(
     .map(|_| ())
     .map_err(fail)
 }
+
+pub fn hosted(app: &identity::applications::Application) -> crate::api::hosted::HostedAppInfo {
+    crate::api::hosted::HostedAppInfo {
+        client_id: app.client_id.clone(),
+        name: app.name.clone(),
+        allow_sign_up: app.allow_sign_up,
+        continue_url: app
+            .return_url
+            .as_ref()
+            .or(app.default_redirect_uri.as_ref())
+            .map(|u| u.as_str().to_owned()),
+    }
+}

@@ -105,12 +105,17 @@ pub async fn authenticate(
     let Some(row) = row else { return Ok(None) };
     let api_key_id: String = row.try_get("api_key_id").context("api_key.id")?;
     let role: String = row.try_get("role").context("api_key.role")?;
-    sqlx::query("update api_key set last_used_at = $1 where api_key_id = $2")
-        .bind(now.millis())
-        .bind(&api_key_id)
-        .execute(identity.db().pool())
-        .await
-        .context("Failed to record API key use")?;
+    // At most one bookkeeping write a minute per key, so API traffic does not queue on the write lock.
+    sqlx::query(
+        "update api_key set last_used_at = $1 where api_key_id = $2 \
+         and (last_used_at is null or last_used_at < $3)",
+    )
+    .bind(now.millis())
+    .bind(&api_key_id)
+    .bind(now.millis() - 60_000)
+    .execute(identity.db().pool())
+    .await
+    .context("Failed to record API key use")?;
     Ok(Some(Principal {
         role: Some(Role::parse(&role)?),
         kind: PrincipalKind::ApiKey {

@@ -286,7 +286,8 @@ async fn insert(tx: &mut Tx, app: &Application) -> Result<()> {
         "insert into application (application_id, name, description, app_type, client_id, status, is_default, \
          redirect_uris, post_logout_redirect_uris, default_redirect_uri, initiate_login_uri, \
          backchannel_logout_uri, return_url, session_policy, allow_sign_up, created_by, updated_by, created_at, \
-         updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+         updated_at, name_lower) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
     )
     .bind(&app.id)
     .bind(&app.name)
@@ -307,6 +308,7 @@ async fn insert(tx: &mut Tx, app: &Application) -> Result<()> {
     .bind(&app.updated_by)
     .bind(app.created_at.millis())
     .bind(app.updated_at.millis())
+    .bind(app.name.to_lowercase())
     .execute(&mut **tx)
     .await
     .map(|_| ())
@@ -758,7 +760,7 @@ pub async fn list(identity: &Identity, principal: &Principal, query: &ListQuery)
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        conditions.push("(lower(name) like ? escape '!' or client_id like ? escape '!')");
+        conditions.push("(name_lower like ? escape '!' or client_id like ? escape '!')");
         binds.push(format!("%{}%", like_escape(&search.to_lowercase())));
         binds.push(format!("{}%", like_escape(search)));
     }
@@ -940,7 +942,7 @@ pub async fn update(
         "update application set name = $1, description = $2, status = $3, redirect_uris = $4, \
          post_logout_redirect_uris = $5, default_redirect_uri = $6, initiate_login_uri = $7, \
          backchannel_logout_uri = $8, return_url = $9, session_policy = $10, updated_by = $11, \
-         updated_at = $12, allow_sign_up = $14 where application_id = $13",
+         updated_at = $12, allow_sign_up = $14, name_lower = $15 where application_id = $13",
     )
     .bind(&after.name)
     .bind(&after.description)
@@ -956,6 +958,7 @@ pub async fn update(
     .bind(now.millis())
     .bind(id)
     .bind(i64::from(after.allow_sign_up))
+    .bind(after.name.to_lowercase())
     .execute(&mut *tx)
     .await;
     if let Err(e) = result {

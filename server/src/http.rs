@@ -5,7 +5,9 @@ pub mod applications;
 pub mod auth;
 pub mod edge;
 pub mod error;
+pub mod hosted;
 pub mod ops;
+pub mod users;
 
 use crate::config::Config;
 use crate::metrics::Metrics;

@@ -76,8 +76,16 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let identity = self.state.identity.clone();
+        // No Nagle delay: SSR pages stream in chunks, and a delayed ACK on a keep-alive connection
+        // otherwise adds ~40 ms to a response (seen in the applications benchmark).
+        use axum::serve::ListenerExt;
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         axum::serve(
-            self.listener,
+            listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
@@ -98,6 +106,7 @@ fn router(state: AppState) -> Router {
     Router::new()
         .merge(http::ops::router())
         .merge(http::auth::router())
+        .merge(http::hosted::router())
         .merge(http::api::router())
         .leptos_routes_with_context(
             &state,

@@ -40,7 +40,10 @@ use utoipa_axum::routes;
     tags(
         (name = "applications", description = "Product surfaces over the shared user pool"),
         (name = "credentials", description = "Client secrets and application API keys"),
-        (name = "settings", description = "Environment-wide defaults"),
+        (name = "settings", description = "Environment-wide defaults and the mail outbox"),
+        (name = "users", description = "The shared user pool"),
+        (name = "organizations", description = "Groups of users with a role per member"),
+        (name = "roles", description = "Per-application roles and their grants"),
         (name = "staff", description = "Dashboard staff"),
         (name = "audit", description = "The tamper-evident audit log"),
     )
@@ -69,6 +72,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(audit_events))
         .routes(routes!(read_session_policy, update_session_policy))
         .merge(super::applications::router())
+        .merge(super::users::router())
         .split_for_parts();
     let doc = Arc::new(doc);
     router.route(

@@ -60,6 +60,7 @@ pub struct ApplicationView {
     /// The values this application overrides (the rest inherit).
     #[schema(value_type = Object)]
     session_policy: Overrides,
+    allow_sign_up: bool,
     /// Every value in force, each with its `source`: application, environment, default or type.
     #[schema(value_type = Option<Object>)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -93,6 +94,7 @@ fn view(app: &Application, effective: Option<Effective>) -> ApplicationView {
         backchannel_logout_uri: one(&app.backchannel_logout_uri),
         return_url: one(&app.return_url),
         session_policy: app.session_policy.clone(),
+        allow_sign_up: app.allow_sign_up,
         effective_session_policy: effective,
         created_by: app.created_by.clone(),
         updated_by: app.updated_by.clone(),
@@ -130,6 +132,8 @@ struct CreateBody {
     /// Overrides, e.g. `{"access_token_ttl_secs": 600}`; absent values inherit.
     #[schema(value_type = Option<Object>)]
     session_policy: Option<Map<String, Value>>,
+    /// Whether the hosted pages let people sign up themselves (default false).
+    allow_sign_up: Option<bool>,
 }
 
 /// Create an application.
@@ -158,6 +162,7 @@ async fn create(
         backchannel_logout_uri: body.backchannel_logout_uri,
         return_url: body.return_url,
         session_policy: body.session_policy.unwrap_or_default(),
+        allow_sign_up: body.allow_sign_up,
     };
     let app =
         applications::create(&state.identity, &principal, &meta, new, Timestamp::now()).await?;
@@ -268,6 +273,7 @@ struct UpdateBody {
     return_url: Option<Option<String>>,
     #[schema(value_type = Option<Object>)]
     session_policy: Option<Map<String, Value>>,
+    allow_sign_up: Option<bool>,
     /// Refused: the type is fixed at creation.
     #[serde(rename = "type")]
     app_type: Option<String>,
@@ -308,6 +314,7 @@ async fn update(
         backchannel_logout_uri: body.backchannel_logout_uri,
         return_url: body.return_url,
         session_policy: body.session_policy,
+        allow_sign_up: body.allow_sign_up,
     };
     let app = applications::update(
         &state.identity,

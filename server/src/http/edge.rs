@@ -30,9 +30,9 @@ fn is_plain(path: &str) -> bool {
         )
 }
 
-/// Pages anyone may open.
+/// Pages anyone may open: the staff sign-in pages and the end users' hosted pages (`/u/…`).
 fn is_public_page(path: &str) -> bool {
-    matches!(path, "/login" | "/accept-invite")
+    matches!(path, "/login" | "/accept-invite") || path.starts_with("/u/")
 }
 
 /// Dashboard pages: everything that is not an endpoint, an asset or a public page.

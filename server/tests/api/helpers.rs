@@ -248,6 +248,37 @@ impl TestApp {
             .expect("POST /auth/login")
     }
 
+    /// GETs a hosted page, then POSTs its form to `action` with the page's CSRF token and `fields`.
+    pub async fn hosted_form(
+        &self,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let html = self.get(page).await.text().await.expect("hosted page");
+        let csrf = form_csrf(&html);
+        assert!(!csrf.is_empty(), "{page} carries a CSRF token");
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf", csrf.as_str()));
+        self.client
+            .post(format!("{}{action}", self.url))
+            .form(&form)
+            .send()
+            .await
+            .expect("POST hosted form")
+    }
+
+    /// The newest outbox message to `to`: (subject, body).
+    pub async fn last_mail(&self, to: &str) -> (String, String) {
+        sqlx::query_as(
+            "select subject, body from outbox_message where to_email = $1 order by created_at desc limit 1",
+        )
+        .bind(to)
+        .fetch_one(self.identity.db().pool())
+        .await
+        .expect("a message in the outbox")
+    }
+
     /// Creates a staff member with `role` and signs this client in as them.
     pub async fn signed_in_as(&self, email: &str, role: Role) -> String {
         let id = self.create_staff(email, role).await;

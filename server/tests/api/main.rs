@@ -17,3 +17,4 @@ mod roles;
 mod sessions;
 mod sign_in;
 mod staff;
+mod users;
