@@ -6,6 +6,7 @@ pub mod audit;
 pub mod hosted;
 pub mod session;
 pub mod staff;
+pub mod users;
 
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
@@ -67,6 +68,7 @@ pub struct Viewer {
     pub can_view_audit: bool,
     pub can_view_settings: bool,
     pub can_manage_applications: bool,
+    pub can_view_outbox: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,7 +18,7 @@ use components::layout::DashboardLayout;
 use pages::{
     accept_invite::AcceptInvitePage, application::ApplicationPage, applications::ApplicationsPage,
     audit::AuditPage, coming_soon::ComingSoon, home::HomePage, hosted, login::LoginPage,
-    settings::SettingsPage, staff::StaffPage,
+    organizations, settings::SettingsPage, staff::StaffPage, users,
 };
 
 /// The HTML document around the app, rendered on the server only.
@@ -68,6 +68,7 @@ pub fn App() -> impl IntoView {
                 <Route ssr=SsrMode::Async path=path!("/u/reset-password") view=hosted::ResetPasswordPage />
                 <Route ssr=SsrMode::Async path=path!("/u/accept-invitation") view=hosted::AcceptInvitationPage />
                 <Route ssr=SsrMode::Async path=path!("/u/continue") view=hosted::ContinuePage />
+                <Route ssr=SsrMode::Async path=path!("/u/sign-out") view=hosted::SignOutPage />
                 <Route ssr=SsrMode::Async path=path!("/u/signed-out") view=hosted::SignedOutPage />
                 <Route ssr=SsrMode::Async path=path!("/u/error") view=hosted::HostedErrorPage />
                 <ParentRoute ssr=SsrMode::Async path=path!("") view=DashboardLayout>
@@ -76,11 +77,10 @@ pub fn App() -> impl IntoView {
                     <Route ssr=SsrMode::Async path=path!("audit") view=AuditPage />
                     <Route ssr=SsrMode::Async path=path!("applications") view=ApplicationsPage />
                     <Route ssr=SsrMode::Async path=path!("applications/:id") view=ApplicationPage />
-                    <Route
-                        ssr=SsrMode::Async
-                        path=path!("users")
-                        view=|| view! { <ComingSoon title="Users" issue="Shared user pool" /> }
-                    />
+                    <Route ssr=SsrMode::Async path=path!("users") view=users::UsersPage />
+                    <Route ssr=SsrMode::Async path=path!("users/:id") view=users::UserPage />
+                    <Route ssr=SsrMode::Async path=path!("organizations") view=organizations::OrganizationsPage />
+                    <Route ssr=SsrMode::Async path=path!("organizations/:id") view=organizations::OrganizationPage />
                     <Route
                         ssr=SsrMode::Async
                         path=path!("impersonation")

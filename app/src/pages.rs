@@ -6,8 +6,10 @@ pub mod coming_soon;
 pub mod home;
 pub mod hosted;
 pub mod login;
+pub mod organizations;
 pub mod settings;
 pub mod staff;
+pub mod users;
 
 use leptos::prelude::*;
 

@@ -344,6 +344,9 @@ pub async fn app_detail(id: &str) -> Result<AppDetail, AppError> {
     let keys = identity::app_keys::list(identity, principal, id)
         .await
         .map_err(fail)?;
+    let roles = identity::roles::list(identity, principal, id)
+        .await
+        .map_err(fail)?;
     let one = |u: &Option<identity::redirect_uris::RedirectUri>| {
         u.as_ref().map(|u| u.as_str().to_owned())
     };
@@ -362,6 +365,16 @@ pub async fn app_detail(id: &str) -> Result<AppDetail, AppError> {
         backchannel_logout_uri: one(&app.backchannel_logout_uri),
         return_url: one(&app.return_url),
         policy: policy_rows(&effective, &app.session_policy),
+        allow_sign_up: app.allow_sign_up,
+        roles: roles
+            .into_iter()
+            .map(|r| crate::api::applications::RoleRow {
+                id: r.id,
+                name: r.name,
+                description: r.description,
+                permissions: r.permissions,
+            })
+            .collect(),
         secrets: secrets
             .iter()
             .map(|s| SecretRow {
@@ -425,4 +438,169 @@ pub fn hosted(app: &identity::applications::Application) -> crate::api::hosted::
             .or(app.default_redirect_uri.as_ref())
             .map(|u| u.as_str().to_owned()),
     }
+}
+
+// ---- Users ----
+
+use crate::api::users::{
+    Choice, GrantRow, MembershipRow, OrgRow, SessionRow, UserChoices, UserDetail, UserRow,
+};
+
+pub fn user_row(u: &identity::users::User) -> UserRow {
+    UserRow {
+        id: u.id.clone(),
+        email: u.email.to_string(),
+        name: u.name.clone(),
+        status: u.status.as_str().to_owned(),
+        email_verified: u.email_verified,
+        created_at: u.created_at.rfc3339(),
+        last_sign_in_at: u.last_sign_in_at.map(identity::Timestamp::rfc3339),
+    }
+}
+
+pub fn org_row(o: &identity::organizations::Organization) -> OrgRow {
+    OrgRow {
+        id: o.id.clone(),
+        name: o.name.clone(),
+        member_count: o.member_count,
+        created_at: o.created_at.rfc3339(),
+    }
+}
+
+/// Applications (first 200 by name) as choices.
+async fn application_choices(
+    identity: &identity::Identity,
+    principal: &Principal,
+) -> Result<Vec<identity::applications::Application>, AppError> {
+    let page = identity::applications::list(
+        identity,
+        principal,
+        &identity::applications::ListQuery {
+            sort: identity::applications::Sort::Name,
+            limit: 200,
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(fail)?;
+    Ok(page.items)
+}
+
+pub async fn user_filters() -> Result<UserChoices, AppError> {
+    let call = call()?;
+    let principal = call.principal()?;
+    let orgs = identity::organizations::list(&call.identity, principal)
+        .await
+        .map_err(fail)?;
+    let apps = application_choices(&call.identity, principal).await?;
+    Ok(UserChoices {
+        organizations: orgs
+            .iter()
+            .map(|o| Choice {
+                id: o.id.clone(),
+                label: o.name.clone(),
+            })
+            .collect(),
+        applications: apps
+            .iter()
+            .filter(|a| a.app_type != identity::applications::AppType::M2m)
+            .map(|a| Choice {
+                id: a.id.clone(),
+                label: a.name.clone(),
+            })
+            .collect(),
+        can_manage: principal.can(identity::Action::ManageUsers),
+    })
+}
+
+pub async fn user_detail(id: &str) -> Result<UserDetail, AppError> {
+    let call = call()?;
+    let principal = call.principal()?;
+    let identity = &call.identity;
+    let now = identity::Timestamp::now();
+    let user = identity::users::get(identity, principal, id)
+        .await
+        .map_err(fail)?;
+    let memberships = identity::organizations::of_user(identity, principal, id)
+        .await
+        .map_err(fail)?;
+    let grants = identity::roles::of_user(identity, principal, id)
+        .await
+        .map_err(fail)?;
+    let sessions = identity::users::sessions(identity, principal, id, now)
+        .await
+        .map_err(fail)?;
+    let events = identity::audit::for_user(identity, principal, id, 20)
+        .await
+        .map_err(fail)?;
+    let filters = user_filters().await?;
+    let mut roles = Vec::new();
+    for app in application_choices(identity, principal).await? {
+        for role in identity::roles::list(identity, principal, &app.id)
+            .await
+            .map_err(fail)?
+        {
+            roles.push(Choice {
+                id: format!("{}/{}", app.id, role.id),
+                label: format!("{} · {}", app.name, role.name),
+            });
+        }
+    }
+    Ok(UserDetail {
+        user: user_row(&user),
+        metadata: user.metadata.to_string(),
+        memberships: memberships
+            .into_iter()
+            .map(|m| MembershipRow {
+                organization_id: m.organization_id,
+                organization: m.organization_name,
+                role: m.role,
+            })
+            .collect(),
+        grants: grants
+            .into_iter()
+            .map(|g| GrantRow {
+                application_id: g.role.application_id.clone(),
+                application: g.application_name,
+                role_id: g.role.id,
+                role: g.role.name,
+            })
+            .collect(),
+        sessions: sessions
+            .into_iter()
+            .map(|s| SessionRow {
+                id: s.id,
+                application: s.application_name.unwrap_or_else(|| "—".to_owned()),
+                ip: s.ip.unwrap_or_default(),
+                created_at: s.created_at.rfc3339(),
+                last_seen_at: s.last_seen_at.rfc3339(),
+            })
+            .collect(),
+        events: events.into_iter().map(audit_row).collect(),
+        organizations: filters.organizations,
+        roles,
+        applications: filters.applications,
+        can_manage: principal.can(identity::Action::ManageUsers),
+        can_revoke: principal.can(identity::Action::RevokeUserSessions),
+    })
+}
+
+pub async fn update_user(
+    csrf: &str,
+    id: &str,
+    change: identity::users::Change,
+) -> Result<(), AppError> {
+    let call = call()?;
+    let principal = call.mutation(csrf)?;
+    identity::users::update(
+        &call.identity,
+        principal,
+        &call.meta,
+        id,
+        change,
+        identity::Timestamp::now(),
+    )
+    .await
+    .map(|_| ())
+    .map_err(fail)
 }

@@ -478,6 +478,28 @@ pub async fn list(
         .collect()
 }
 
+/// The newest events about one user (as target), for the user's page. Readers of the user pool
+/// see them; staff identities stay in, since only staff read this.
+pub async fn for_user(
+    identity: &crate::Identity,
+    principal: &crate::Principal,
+    user_id: &str,
+    limit: i64,
+) -> Result<Vec<Record>> {
+    principal.authorize(crate::Action::ViewUsers)?;
+    let sql = format!(
+        "select {COLUMNS} from audit_event where target_type = 'user' and target_id = $1 \
+         order by seq desc limit $2"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(user_id)
+        .bind(limit.clamp(1, 200))
+        .fetch_all(identity.db().pool())
+        .await
+        .context("Failed to read a user's audit events")?;
+    rows.iter().map(|r| decode(r).map(|(rec, _)| rec)).collect()
+}
+
 /// The outcome of checking the chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Verification {

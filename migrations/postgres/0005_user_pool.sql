@@ -101,3 +101,5 @@ create index outbox_created_idx on outbox_message (created_at);
 
 -- Per-application switch for self sign-up on the hosted pages (off by default).
 alter table application add column allow_sign_up bigint not null default 0;
+
+create index audit_event_target_idx on audit_event (target_type, target_id, seq);

@@ -82,6 +82,14 @@ pub struct PolicyRow {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleRow {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub permissions: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecretRow {
     pub id: String,
     pub display: String,
@@ -116,6 +124,8 @@ pub struct AppDetail {
     pub backchannel_logout_uri: Option<String>,
     pub return_url: Option<String>,
     pub policy: Vec<PolicyRow>,
+    pub allow_sign_up: bool,
+    pub roles: Vec<RoleRow>,
     pub secrets: Vec<SecretRow>,
     pub keys: Vec<KeyRow>,
     /// The viewer may change this application.
@@ -213,13 +223,15 @@ pub async fn get_application(id: String) -> Result<AppDetail, AppError> {
     crate::ssr::app_detail(&id).await
 }
 
-/// Name and description.
+/// Name, description and the self sign-up switch (a checkbox: present when on).
 #[server(prefix = "/rpc", endpoint = "update_application_overview")]
 pub async fn update_application_overview(
     csrf: String,
     id: String,
     name: String,
     description: String,
+    allow_sign_up: Option<String>,
+    app_type: String,
 ) -> Result<(), AppError> {
     crate::ssr::update_application(
         &csrf,
@@ -227,10 +239,61 @@ pub async fn update_application_overview(
         identity::applications::Change {
             name: Some(name),
             description: Some(description),
+            allow_sign_up: (app_type != "m2m").then_some(allow_sign_up.is_some()),
             ..Default::default()
         },
     )
     .await
+}
+
+/// Permissions are separated by commas or spaces.
+#[server(prefix = "/rpc", endpoint = "create_app_role")]
+pub async fn create_app_role(
+    csrf: String,
+    id: String,
+    name: String,
+    description: String,
+    permissions: String,
+) -> Result<(), AppError> {
+    let call = crate::ssr::call()?;
+    let principal = call.mutation(&csrf)?;
+    let new = identity::roles::NewRole {
+        name,
+        description,
+        permissions: permissions
+            .split([',', ' ', '\n'])
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    };
+    identity::roles::create(
+        &call.identity,
+        principal,
+        &call.meta,
+        &id,
+        new,
+        identity::Timestamp::now(),
+    )
+    .await
+    .map(|_| ())
+    .map_err(crate::ssr::fail)
+}
+
+#[server(prefix = "/rpc", endpoint = "delete_app_role")]
+pub async fn delete_app_role(csrf: String, id: String, role_id: String) -> Result<(), AppError> {
+    let call = crate::ssr::call()?;
+    let principal = call.mutation(&csrf)?;
+    identity::roles::delete(
+        &call.identity,
+        principal,
+        &call.meta,
+        &id,
+        &role_id,
+        identity::Timestamp::now(),
+    )
+    .await
+    .map_err(crate::ssr::fail)
 }
 
 /// The Redirects tab's fields: lists are one URI per line; empty single fields clear them.

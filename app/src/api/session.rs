@@ -30,6 +30,7 @@ pub async fn me() -> Result<Option<Viewer>, AppError> {
         can_view_audit: c.principal.can(Action::ViewAudit),
         can_view_settings: c.principal.can(Action::ViewSettings),
         can_manage_applications: c.principal.can(Action::ManageApplications),
+        can_view_outbox: c.principal.can(Action::ViewOutbox),
         csrf: c.csrf_token,
     }))
 }

@@ -44,10 +44,11 @@ const fn item(href: &'static str, label: &'static str, visible: fn(&Viewer) -> b
     }
 }
 
-const NAV: [NavItem; 7] = [
+const NAV: [NavItem; 8] = [
     item("/", "Home", |_| true),
     item("/applications", "Applications", |_| true),
     item("/users", "Users", |_| true),
+    item("/organizations", "Organizations", |_| true),
     item("/impersonation", "Impersonation", |_| true),
     item("/audit", "Audit log", |v| v.can_view_audit),
     item("/staff", "Staff", |v| v.can_view_staff),

@@ -3,10 +3,10 @@
 //! and keys are shown once, in a dialog, right after they are created.
 
 use crate::api::applications::{
-    APP_TYPES, AppDetail, CreateAppKey, CreateClientSecret, DeleteApplication, KeyRow, PolicyRow,
-    Revealed, RevokeAppKey, RevokeClientSecret, RotateClientSecret, SCOPES, SecretRow,
-    SetApplicationStatus, UpdateApplicationOverview, UpdateApplicationPolicy,
-    UpdateApplicationRedirects, get_application, type_label,
+    APP_TYPES, AppDetail, CreateAppKey, CreateAppRole, CreateClientSecret, DeleteAppRole,
+    DeleteApplication, KeyRow, PolicyRow, Revealed, RevokeAppKey, RevokeClientSecret,
+    RotateClientSecret, SCOPES, SecretRow, SetApplicationStatus, UpdateApplicationOverview,
+    UpdateApplicationPolicy, UpdateApplicationRedirects, get_application, type_label,
 };
 use crate::api::{AppError, Viewer};
 use crate::components::layout::with_me;
@@ -18,10 +18,11 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
-const TABS: [(&str, &str); 5] = [
+const TABS: [(&str, &str); 6] = [
     ("overview", "Overview"),
     ("redirects", "Redirects"),
     ("session", "Session policy"),
+    ("roles", "Roles"),
     ("credentials", "Credentials"),
     ("danger", "Danger zone"),
 ];
@@ -39,6 +40,8 @@ struct Actions {
     revoke_secret: ServerAction<RevokeClientSecret>,
     new_key: ServerAction<CreateAppKey>,
     revoke_key: ServerAction<RevokeAppKey>,
+    new_role: ServerAction<CreateAppRole>,
+    delete_role: ServerAction<DeleteAppRole>,
 }
 
 impl Actions {
@@ -54,10 +57,12 @@ impl Actions {
             revoke_secret: ServerAction::new(),
             new_key: ServerAction::new(),
             revoke_key: ServerAction::new(),
+            new_role: ServerAction::new(),
+            delete_role: ServerAction::new(),
         }
     }
 
-    fn versions(&self) -> [usize; 9] {
+    fn versions(&self) -> [usize; 11] {
         [
             self.overview.version().get(),
             self.redirects.version().get(),
@@ -68,6 +73,8 @@ impl Actions {
             self.revoke_secret.version().get(),
             self.new_key.version().get(),
             self.revoke_key.version().get(),
+            self.new_role.version().get(),
+            self.delete_role.version().get(),
         ]
     }
 }
@@ -123,6 +130,8 @@ fn ApplicationSection(me: Viewer) -> impl IntoView {
     notify_on_success(actions.status, toast, "Status changed.");
     notify_on_success(actions.revoke_secret, toast, "Secret revoked.");
     notify_on_success(actions.revoke_key, toast, "API key revoked.");
+    notify_on_success(actions.new_role, toast, "Role created.");
+    notify_on_success(actions.delete_role, toast, "Role deleted.");
 
     // A new secret or key: shown once, in a dialog, until it is dismissed.
     let revealed = RwSignal::new(None::<Revealed>);
@@ -222,6 +231,7 @@ fn Detail(d: AppDetail, tab: Memo<String>, actions: Actions, csrf: String) -> im
             match tab.get().as_str() {
                 "redirects" => view! { <RedirectsTab d csrf action=actions.redirects /> }.into_any(),
                 "session" => view! { <PolicyTab d csrf action=actions.policy /> }.into_any(),
+                "roles" => view! { <RolesTab d csrf actions /> }.into_any(),
                 "credentials" => view! { <CredentialsTab d csrf actions /> }.into_any(),
                 "danger" => view! { <DangerTab d csrf actions /> }.into_any(),
                 _ => view! { <OverviewTab d csrf action=actions.overview /> }.into_any(),
@@ -280,6 +290,13 @@ fn OverviewTab(
                         <textarea class=INPUT id="app-description" name="description" rows="2">{d.description.clone()}</textarea>
                         <FieldError id="app-description-error" message=field(error, "description") />
                     </div>
+                    <input type="hidden" name="app_type" value=s.app_type.clone() />
+                    {(s.app_type != "m2m").then(|| view! {
+                        <label class="flex items-center gap-2 text-sm" for="allow-sign-up">
+                            <input type="checkbox" id="allow-sign-up" name="allow_sign_up" value="on" checked=d.allow_sign_up />
+                            "Let people sign up to this application themselves (hosted sign-up page)"
+                        </label>
+                    })}
                     <button type="submit" class=BUTTON>"Save"</button>
                 </ActionForm>
                 {general(error)}
@@ -672,4 +689,70 @@ fn DangerTab(d: AppDetail, csrf: String, actions: Actions) -> impl IntoView {
         </section>
     }
     .into_any()
+}
+
+#[component]
+fn RolesTab(d: AppDetail, csrf: String, actions: Actions) -> impl IntoView {
+    let error = failed(actions.new_role.value());
+    let id = StoredValue::new(d.summary.id.clone());
+    let csrf = StoredValue::new(csrf);
+    let mut headers = vec!["Role", "Description", "Permissions"];
+    if d.can_manage {
+        headers.push("Actions");
+    }
+    view! {
+        <section class=CARD aria-label="Roles">
+            <p class="mb-4 text-sm text-slate-600 dark:text-slate-400">
+                "Roles of this application only: a role here means nothing in another application. Grant them from a user's page."
+            </p>
+            {if d.roles.is_empty() {
+                view! { <p class="mb-4 text-sm">"No roles yet."</p> }.into_any()
+            } else {
+                view! {
+                    <DataTable headers testid="roles-table">
+                        {d.roles.into_iter().map(|r| view! {
+                            <tr>
+                                <td class="px-3 py-2 font-mono">{r.name.clone()}</td>
+                                <td class="px-3 py-2">{r.description.clone()}</td>
+                                <td class="px-3 py-2 font-mono text-xs">{r.permissions.join(", ")}</td>
+                                {d.can_manage.then(|| view! {
+                                    <td class="px-3 py-2">
+                                        <ActionForm action=actions.delete_role>
+                                            <input type="hidden" name="csrf" value=csrf.get_value() />
+                                            <input type="hidden" name="id" value=id.get_value() />
+                                            <input type="hidden" name="role_id" value=r.id.clone() />
+                                            <button type="submit" class=BUTTON_QUIET>"Delete"</button>
+                                        </ActionForm>
+                                    </td>
+                                })}
+                            </tr>
+                        }).collect_view()}
+                    </DataTable>
+                }.into_any()
+            }}
+            {d.can_manage.then(|| view! {
+                <h3 class="mb-2 mt-6 font-semibold">"New role"</h3>
+                <ActionForm action=actions.new_role attr:class="grid gap-4 sm:grid-cols-3">
+                    <input type="hidden" name="csrf" value=csrf.get_value() />
+                    <input type="hidden" name="id" value=id.get_value() />
+                    <div>
+                        <label class=LABEL for="role-name">"Role name"</label>
+                        <input class=INPUT id="role-name" name="name" aria-describedby="role-name-error" />
+                        <FieldError id="role-name-error" message=field(error, "name") />
+                    </div>
+                    <div>
+                        <label class=LABEL for="role-description">"Description"</label>
+                        <input class=INPUT id="role-description" name="description" />
+                    </div>
+                    <div>
+                        <label class=LABEL for="role-permissions">"Permissions (comma-separated)"</label>
+                        <input class=INPUT id="role-permissions" name="permissions" aria-describedby="role-permissions-error" />
+                        <FieldError id="role-permissions-error" message=field(error, "permissions") />
+                    </div>
+                    <div class="sm:col-span-3"><button type="submit" class=BUTTON>"Create role"</button></div>
+                </ActionForm>
+                {general(error)}
+            })}
+        </section>
+    }
 }

@@ -298,6 +298,22 @@ pub fn ContinuePage() -> impl IntoView {
     })
 }
 
+/// Asks before signing out (a GET never changes anything).
+#[component]
+pub fn SignOutPage() -> impl IntoView {
+    with_app(|app| {
+        view! {
+            <Frame title=format!("Sign out of {}?", app.name) app_name=app.name.clone()>
+                <form method="post" action="/u/auth/sign-out">
+                    <FormToken />
+                    {hidden_client(&app)}
+                    <button type="submit" class=format!("{BUTTON} w-full")>"Sign out"</button>
+                </form>
+            </Frame>
+        }
+    })
+}
+
 #[component]
 pub fn SignedOutPage() -> impl IntoView {
     with_app(|app| {

@@ -14,7 +14,10 @@ pub fn SettingsPage() -> impl IntoView {
     view! {
         <Title text="Settings" />
         <PageHeader title="Settings" subtitle="Defaults for the whole environment." />
-        {with_me(|me| view! { <PolicySection me /> })}
+        {with_me(|me| view! {
+            <PolicySection me=me.clone() />
+            {me.can_view_outbox.then(|| view! { <OutboxSection /> })}
+        })}
     }
 }
 
@@ -52,5 +55,39 @@ fn PolicySection(me: Viewer) -> impl IntoView {
             {move || error.get().filter(|e| e.field.is_none()).map(|e| view! { <div class="mt-4"><Alert message=e.message /></div> })}
         </section>
         <Toast message=toast.into() />
+    }
+}
+
+/// The mail outbox: every message Portcullis sent or would send. Without SMTP this is the mailbox,
+/// so a fresh install can complete every flow. Owners only: messages carry one-time links.
+#[component]
+fn OutboxSection() -> impl IntoView {
+    let messages = Resource::new(|| (), |_| crate::api::users::outbox());
+    view! {
+        <section class=format!("{CARD} mt-6") aria-labelledby="outbox-heading">
+            <h2 id="outbox-heading" class="text-lg font-semibold">"Outbox"</h2>
+            <p class="mb-4 mt-1 text-sm text-slate-600 dark:text-slate-400">
+                "Messages to users, newest first. Without an SMTP server (PORTCULLIS_SMTP_URL) they stay here; pass the links on by hand."
+            </p>
+            <Suspense fallback=|| view! { <p class="text-sm">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match messages.await {
+                        Err(e) => view! { <Alert message=e.message /> }.into_any(),
+                        Ok(rows) if rows.is_empty() => view! { <p class="text-sm">"No messages yet."</p> }.into_any(),
+                        Ok(rows) => view! {
+                            <ul class="space-y-4" data-testid="outbox">
+                                {rows.into_iter().map(|m| view! {
+                                    <li class="rounded-md border border-slate-200 p-3 text-sm dark:border-slate-700" data-to=m.to.clone()>
+                                        <p class="font-medium">{m.subject.clone()}</p>
+                                        <p class="text-xs text-slate-500">{format!("To {} · {} · {}", m.to, m.created_at, m.status)}</p>
+                                        <pre class="mt-2 whitespace-pre-wrap break-all font-sans">{m.body.clone()}</pre>
+                                    </li>
+                                }).collect_view()}
+                            </ul>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
     }
 }
