@@ -705,8 +705,8 @@ impl Sort {
                 "(created_at, application_id) > (select created_at, application_id from application where application_id = ?)",
             ),
             Sort::Name => (
-                "name, application_id",
-                "(name, application_id) > (select name, application_id from application where application_id = ?)",
+                "name_lower, application_id",
+                "(name_lower, application_id) > (select name_lower, application_id from application where application_id = ?)",
             ),
         }
     }
@@ -754,12 +754,13 @@ pub async fn list(identity: &Identity, principal: &Principal, query: &ListQuery)
         conditions.push("application_id = ?");
         binds.push(app.to_owned());
     }
-    if let Some(search) = query
+    let search = query
         .search
         .as_deref()
         .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
+        .filter(|s| !s.is_empty());
+    let searching = search.is_some();
+    if let Some(search) = search {
         conditions.push("(name_lower like ? escape '!' or client_id like ? escape '!')");
         binds.push(format!("%{}%", like_escape(&search.to_lowercase())));
         binds.push(format!("{}%", like_escape(search)));
@@ -774,6 +775,9 @@ pub async fn list(identity: &Identity, principal: &Principal, query: &ListQuery)
     }
     let filter = number_placeholders(&conditions, 1);
     let mut conn = identity.db().connection().await?;
+    if searching {
+        return search_page(&mut conn, query, &filter, binds, limit).await;
+    }
     let mut count = sqlx::query(sqlx::AssertSqlSafe(format!(
         "select count(*) as n from application where 1 = 1{filter}"
     )));
@@ -808,6 +812,91 @@ pub async fn list(identity: &Identity, principal: &Principal, query: &ListQuery)
         .await
         .context("Failed to list applications")?;
     let mut items = rows.iter().map(decode).collect::<Result<Vec<_>>>()?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|a| a.id.clone())
+    } else {
+        None
+    };
+    Ok(Page {
+        items,
+        next_cursor,
+        total,
+    })
+}
+
+/// A search page in two steps: the matching ids come from one scan of the search index (which holds
+/// every filtered and sorted column, so no table row is read), are sorted and cut here, and only the
+/// page's rows are then read. A `like '%…%'` cannot use an index order, and walking the creation
+/// index instead would read every row of the table for a search that matches few.
+async fn search_page(
+    conn: &mut AnyConnection,
+    query: &ListQuery,
+    filter: &str,
+    binds: Vec<String>,
+    limit: i64,
+) -> Result<Page> {
+    let mut ids = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "select application_id, name_lower, created_at from application where 1 = 1{filter}"
+    )));
+    for b in binds {
+        ids = ids.bind(b);
+    }
+    let mut keys: Vec<(String, String, i64)> = ids
+        .fetch_all(&mut *conn)
+        .await
+        .context("Failed to search applications")?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get("application_id").context("application.id")?,
+                r.try_get("name_lower").context("application.name_lower")?,
+                r.try_get("created_at").context("application.created_at")?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    match query.sort {
+        Sort::Newest => keys.sort_by(|a, b| (b.2, &b.0).cmp(&(a.2, &a.0))),
+        Sort::Oldest => keys.sort_by(|a, b| (a.2, &a.0).cmp(&(b.2, &b.0))),
+        Sort::Name => keys.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0))),
+    }
+    let total = keys.len() as i64;
+    let start = match &query.after {
+        Some(after) => match keys.iter().position(|k| &k.0 == after) {
+            Some(i) => i + 1,
+            None => keys.len(),
+        },
+        None => 0,
+    };
+    let page: Vec<&str> = keys
+        .iter()
+        .skip(start)
+        .take(limit as usize + 1)
+        .map(|k| k.0.as_str())
+        .collect();
+    let mut items = Vec::with_capacity(page.len());
+    if !page.is_empty() {
+        let placeholders: Vec<String> = (1..=page.len()).map(|n| format!("${n}")).collect();
+        let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "select {COLUMNS} from application where application_id in ({})",
+            placeholders.join(", ")
+        )));
+        for id in &page {
+            rows = rows.bind(*id);
+        }
+        let mut found = rows
+            .fetch_all(&mut *conn)
+            .await
+            .context("Failed to read applications")?
+            .iter()
+            .map(decode)
+            .collect::<Result<Vec<_>>>()?;
+        for id in &page {
+            if let Some(i) = found.iter().position(|a| a.id == *id) {
+                items.push(found.swap_remove(i));
+            }
+        }
+    }
     let next_cursor = if items.len() as i64 > limit {
         items.truncate(limit as usize);
         items.last().map(|a| a.id.clone())

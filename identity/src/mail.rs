@@ -43,6 +43,7 @@ pub struct Message {
     pub body: String,
     pub created_at: Timestamp,
     pub sent_at: Option<Timestamp>,
+    pub attempts: i64,
     pub error: Option<String>,
 }
 
@@ -57,6 +58,7 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<Message> {
             .try_get::<Option<i64>, _>("sent_at")
             .context("outbox.sent_at")?
             .map(Timestamp::from_millis),
+        attempts: row.try_get("attempts").context("outbox.attempts")?,
         error: row.try_get("error").context("outbox.error")?,
     })
 }
@@ -69,7 +71,7 @@ pub async fn outbox(
 ) -> Result<Vec<Message>> {
     principal.authorize(Action::ViewOutbox)?;
     let rows = sqlx::query(
-        "select outbox_message_id, to_email, subject, body, created_at, sent_at, error from outbox_message \
+        "select outbox_message_id, to_email, subject, body, created_at, sent_at, attempts, error from outbox_message \
          order by created_at desc, outbox_message_id desc limit $1",
     )
     .bind(limit.clamp(1, 500))
@@ -79,34 +81,59 @@ pub async fn outbox(
     rows.iter().map(decode).collect()
 }
 
-/// Messages not yet delivered, oldest first (for the SMTP sender).
+/// Messages due for delivery, oldest first (for the SMTP sender).
 pub async fn pending(identity: &Identity, limit: i64) -> Result<Vec<Message>> {
     let rows = sqlx::query(
-        "select outbox_message_id, to_email, subject, body, created_at, sent_at, error from outbox_message \
-         where sent_at is null order by created_at limit $1",
+        "select outbox_message_id, to_email, subject, body, created_at, sent_at, attempts, error from outbox_message \
+         where sent_at is null and (next_attempt_at is null or next_attempt_at <= $2) order by created_at limit $1",
     )
     .bind(limit)
+    .bind(Timestamp::now().millis())
     .fetch_all(identity.db().pool())
     .await
     .context("Failed to read pending messages")?;
     rows.iter().map(decode).collect()
 }
 
-/// Records a delivery attempt.
+/// Claims a message for sending: true when this caller won it (it was still unsent).
+pub async fn claim(identity: &Identity, id: &str, now: Timestamp) -> Result<bool> {
+    sqlx::query(
+        "update outbox_message set sent_at = $1 where outbox_message_id = $2 and sent_at is null",
+    )
+    .bind(now.millis())
+    .bind(id)
+    .execute(identity.db().pool())
+    .await
+    .map(|r| r.rows_affected() == 1)
+    .context("Failed to claim a message")
+}
+
+/// Records a delivery attempt: sent, or released for a later attempt (30 s, 1 min, 2 min, … at most
+/// an hour apart) with the error.
 pub async fn mark(
     identity: &Identity,
-    id: &str,
+    message: &Message,
     outcome: std::result::Result<(), String>,
     now: Timestamp,
 ) -> Result<()> {
-    let (sent, error) = match outcome {
-        Ok(()) => (Some(now.millis()), None),
-        Err(e) => (None, Some(e)),
+    let id = &message.id;
+    let backoff_secs = 30 * (1_i64 << message.attempts.clamp(0, 7)).min(120);
+    let query = match outcome {
+        Ok(()) => sqlx::query(
+            "update outbox_message set sent_at = $1, error = null, attempts = attempts + 1 \
+             where outbox_message_id = $2",
+        )
+        .bind(now.millis())
+        .bind(id),
+        Err(e) => sqlx::query(
+            "update outbox_message set sent_at = null, error = $1, attempts = attempts + 1, \
+             next_attempt_at = $2 where outbox_message_id = $3",
+        )
+        .bind(e)
+        .bind(now.plus_secs(backoff_secs).millis())
+        .bind(id),
     };
-    sqlx::query("update outbox_message set sent_at = $1, error = $2 where outbox_message_id = $3")
-        .bind(sent)
-        .bind(error)
-        .bind(id)
+    query
         .execute(identity.db().pool())
         .await
         .map(|_| ())

@@ -95,6 +95,9 @@ create table outbox_message (
     body              text not null,
     created_at        bigint not null,
     sent_at           bigint,
+    -- Delivery attempts through SMTP, and when the next one may run (exponential backoff).
+    attempts          bigint not null default 0,
+    next_attempt_at   bigint,
     error             text
 );
 create index outbox_created_idx on outbox_message (created_at);

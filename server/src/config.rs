@@ -20,6 +20,11 @@ pub struct Config {
     pub site_root: String,
     /// `PORTCULLIS_TRUST_PROXY=1`: take the client IP from `X-Forwarded-For` (only behind a proxy).
     pub trust_proxy: bool,
+    /// `PORTCULLIS_SMTP_URL`: deliver the outbox through this SMTP server; without it, mail stays in
+    /// the outbox (Settings → Outbox).
+    pub smtp_url: Option<String>,
+    /// `PORTCULLIS_MAIL_FROM`, default `Portcullis <no-reply@localhost>`.
+    pub mail_from: String,
     pub settings: identity::Settings,
 }
 
@@ -100,6 +105,10 @@ impl Config {
             trust_proxy: src
                 .var("PORTCULLIS_TRUST_PROXY")
                 .is_some_and(|v| v == "1" || v == "true"),
+            smtp_url: src.var("PORTCULLIS_SMTP_URL").filter(|u| !u.is_empty()),
+            mail_from: src
+                .var("PORTCULLIS_MAIL_FROM")
+                .unwrap_or_else(|| "Portcullis <no-reply@localhost>".to_owned()),
             settings: identity::Settings {
                 session_idle_secs: src
                     .secs("PORTCULLIS_SESSION_IDLE_SECS", defaults.session_idle_secs)?,

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod http;
+pub mod mailer;
 pub mod metrics;
 pub mod startup;
 pub mod telemetry;

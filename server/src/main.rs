@@ -93,6 +93,13 @@ enum SeedCommand {
         #[arg(long, default_value_t = 10_000)]
         count: usize,
     },
+    /// Add synthetic active users (audited), all with one password, read like `staff create`'s.
+    Users {
+        #[arg(long, default_value_t = 100_000)]
+        count: usize,
+        #[arg(long)]
+        password_env: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -224,6 +231,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             identity::applications::seed(&identity, count, Timestamp::now()).await?;
             println!(
                 "Added {count} applications in {:.1} s.",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::Seed {
+            command:
+                SeedCommand::Users {
+                    count,
+                    password_env,
+                },
+        } => {
+            let password = read_password(password_env.as_deref())?;
+            let identity = open(&config).await?;
+            let started = std::time::Instant::now();
+            identity::users::seed(&identity, count, password, Timestamp::now()).await?;
+            println!(
+                "Added {count} users in {:.1} s.",
                 started.elapsed().as_secs_f64()
             );
             Ok(())

@@ -55,6 +55,14 @@ impl Application {
             leptos_options,
             metrics: Arc::new(Metrics::default()),
         };
+        if let Some(url) = &state.config.smtp_url {
+            crate::mailer::spawn(
+                state.identity.clone(),
+                url.clone(),
+                state.config.mail_from.clone(),
+                std::time::Duration::from_secs(2),
+            );
+        }
         let router = router(state.clone());
         Ok(Self {
             listener,

@@ -403,13 +403,28 @@ async fn the_list_searches_filters_sorts_and_counts(backend: Backend) {
         names(&res),
         [
             "100%_sure",
+            "alpha SPA",
             "Beta CLI",
             "Default application",
-            "Zebra web",
-            "alpha SPA"
-        ]
+            "Zebra web"
+        ],
+        "by name, any case"
     );
-    assert_eq!(res["total"], 5);
+    let (_, res) = get("q=a&sort=name").await;
+    assert_eq!(
+        names(&res),
+        ["alpha SPA", "Beta CLI", "Default application", "Zebra web"],
+        "a search sorts the same way"
+    );
+    let (_, first) = get("q=a&sort=name&limit=3").await;
+    let cursor = first["next_cursor"].as_str().expect("cursor").to_owned();
+    let (_, rest) = get(&format!("q=a&sort=name&limit=3&after={cursor}")).await;
+    assert_eq!(
+        (names(&rest), rest["total"].clone()),
+        (vec!["Zebra web".to_owned()], json!(4))
+    );
+    assert_eq!(res["total"], 4, "the search's own total");
+    assert_eq!(get("sort=name").await.1["total"], 5);
     let (_, res) = get("q=ALPHA").await;
     assert_eq!(names(&res), ["alpha SPA"], "any case");
     let (_, res) = get("q=%25_").await;
@@ -431,7 +446,7 @@ async fn the_list_searches_filters_sorts_and_counts(backend: Backend) {
     let (_, first) = get("sort=name&limit=2").await;
     let cursor = first["next_cursor"].as_str().expect("cursor");
     let (_, second) = get(&format!("sort=name&limit=2&after={cursor}")).await;
-    assert_eq!(names(&second), ["Default application", "Zebra web"]);
+    assert_eq!(names(&second), ["Beta CLI", "Default application"]);
     let (status, res) = get("type=desktop").await;
     assert_eq!(
         (status, res["error"]["code"].as_str()),

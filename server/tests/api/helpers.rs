@@ -98,6 +98,8 @@ pub async fn spawn_on(database_url: &str, tweak: impl FnOnce(&mut Config)) -> Te
         data_dir: std::env::temp_dir(),
         site_root: "target/site".to_owned(),
         trust_proxy: false,
+        smtp_url: None,
+        mail_from: "Portcullis <no-reply@portcullis.test>".to_owned(),
         settings: identity::Settings::default(),
     };
     tweak(&mut config);
