@@ -493,7 +493,17 @@ pub async fn user_filters() -> Result<UserChoices, AppError> {
         .await
         .map_err(fail)?;
     let apps = application_choices(&call.identity, principal).await?;
+    let roles = identity::roles::all(&call.identity, principal)
+        .await
+        .map_err(fail)?;
     Ok(UserChoices {
+        roles: roles
+            .iter()
+            .map(|(r, app)| Choice {
+                id: format!("{}/{}", r.application_id, r.id),
+                label: format!("{app} · {}", r.name),
+            })
+            .collect(),
         organizations: orgs
             .iter()
             .map(|o| Choice {
@@ -534,18 +544,6 @@ pub async fn user_detail(id: &str) -> Result<UserDetail, AppError> {
         .await
         .map_err(fail)?;
     let filters = user_filters().await?;
-    let mut roles = Vec::new();
-    for app in application_choices(identity, principal).await? {
-        for role in identity::roles::list(identity, principal, &app.id)
-            .await
-            .map_err(fail)?
-        {
-            roles.push(Choice {
-                id: format!("{}/{}", app.id, role.id),
-                label: format!("{} · {}", app.name, role.name),
-            });
-        }
-    }
     Ok(UserDetail {
         user: user_row(&user),
         metadata: user.metadata.to_string(),
@@ -578,7 +576,7 @@ pub async fn user_detail(id: &str) -> Result<UserDetail, AppError> {
             .collect(),
         events: events.into_iter().map(audit_row).collect(),
         organizations: filters.organizations,
-        roles,
+        roles: filters.roles,
         applications: filters.applications,
         can_manage: principal.can(identity::Action::ManageUsers),
         can_revoke: principal.can(identity::Action::RevokeUserSessions),

@@ -61,8 +61,8 @@ pub async fn create(
     .execute(&mut *tx)
     .await
     .context("Failed to store an API key")?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         actor,
         meta,
         Entry::success(
@@ -74,9 +74,9 @@ pub async fn create(
             json!({ "after": { "name": name, "role": role, "prefix": prefix } }),
         ),
         now,
+        "Failed to commit an API key",
     )
     .await?;
-    tx.commit().await.context("Failed to commit an API key")?;
     Ok(CreatedKey {
         id,
         name: name.to_owned(),
@@ -188,8 +188,8 @@ pub async fn revoke(
     if done.rows_affected() == 0 {
         return Err(Error::NotFound);
     }
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         actor,
         meta,
         Entry::success(
@@ -201,9 +201,7 @@ pub async fn revoke(
             json!({ "after": { "revoked_at": now.rfc3339() } }),
         ),
         now,
+        "Failed to commit an API key revocation",
     )
-    .await?;
-    tx.commit()
-        .await
-        .context("Failed to commit an API key revocation")
+    .await
 }

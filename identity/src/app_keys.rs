@@ -135,8 +135,8 @@ pub async fn create(
     .execute(&mut *tx)
     .await
     .context("Failed to store an application API key")?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &principal.actor(),
         meta,
         Entry::success(
@@ -146,11 +146,9 @@ pub async fn create(
                     "prefix": info.prefix, "expires_at": info.expires_at.map(Timestamp::rfc3339) } }),
         ),
         now,
+        "Failed to commit an application API key",
     )
     .await?;
-    tx.commit()
-        .await
-        .context("Failed to commit an application API key")?;
     Ok(CreatedAppKey {
         info,
         key: SecretString::from(key),
@@ -232,8 +230,8 @@ pub async fn revoke(
     if done.rows_affected() == 0 {
         return Err(Error::NotFound);
     }
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &principal.actor(),
         meta,
         Entry::success(
@@ -242,11 +240,9 @@ pub async fn revoke(
             json!({ "key_id": key_id, "after": { "revoked_at": now.rfc3339() } }),
         ),
         now,
+        "Failed to commit an application API key revocation",
     )
-    .await?;
-    tx.commit()
-        .await
-        .context("Failed to commit an application API key revocation")
+    .await
 }
 
 /// Resolves a bearer key to its principal when it is active and its application is active, recording

@@ -466,8 +466,8 @@ async fn store_new(
 ) -> Result<()> {
     let mut tx = identity.db().begin().await?;
     insert(&mut tx, app).await?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         actor,
         meta,
         Entry::success(
@@ -476,11 +476,9 @@ async fn store_new(
             json!({ "after": summary(app) }),
         ),
         now,
+        "Failed to commit a new application",
     )
-    .await?;
-    tx.commit()
-        .await
-        .context("Failed to commit a new application")
+    .await
 }
 
 /// Creates the default application on first start. Safe when several replicas start at once.
@@ -1066,8 +1064,8 @@ pub async fn update(
         (Status::Disabled, Status::Active) => Event::ApplicationEnabled,
         _ => Event::ApplicationUpdated,
     };
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &principal.actor(),
         meta,
         Entry::success(
@@ -1076,11 +1074,9 @@ pub async fn update(
             json!({ "before": pick(&old), "after": pick(&new) }),
         ),
         now,
+        "Failed to commit an application change",
     )
     .await?;
-    tx.commit()
-        .await
-        .context("Failed to commit an application change")?;
     Ok(after)
 }
 
@@ -1115,8 +1111,8 @@ pub async fn delete(
         .execute(&mut *tx)
         .await
         .context("Failed to delete an application")?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &principal.actor(),
         meta,
         Entry::success(
@@ -1125,11 +1121,9 @@ pub async fn delete(
             json!({ "before": summary(&app) }),
         ),
         now,
+        "Failed to commit an application deletion",
     )
-    .await?;
-    tx.commit()
-        .await
-        .context("Failed to commit an application deletion")
+    .await
 }
 
 #[cfg(test)]

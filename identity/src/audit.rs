@@ -316,6 +316,19 @@ fn row_hash(r: &Record, detail_text: &str) -> String {
     hex::encode(h.finalize())
 }
 
+/// The last step of a mutation: appends `entry` inside `tx` and commits both together.
+pub(crate) async fn commit_with(
+    mut tx: Tx,
+    actor: &Actor,
+    meta: &RequestMeta,
+    entry: Entry,
+    now: Timestamp,
+    context: &'static str,
+) -> Result<()> {
+    append(&mut tx, actor, meta, entry, now).await?;
+    tx.commit().await.context(context)
+}
+
 /// Appends `entry` inside `tx`. The caller commits; the event exists exactly when the change does.
 pub async fn append(
     tx: &mut Tx,

@@ -252,8 +252,8 @@ pub async fn revoke(
     if done.rows_affected() == 0 {
         return Err(Error::NotFound);
     }
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &principal.actor(),
         meta,
         Entry::success(
@@ -262,11 +262,9 @@ pub async fn revoke(
             json!({ "secret_id": secret_id }),
         ),
         now,
+        "Failed to commit a secret revocation",
     )
-    .await?;
-    tx.commit()
-        .await
-        .context("Failed to commit a secret revocation")
+    .await
 }
 
 /// Metadata of every secret of an application, oldest first.

@@ -90,8 +90,8 @@ pub async fn create(
         }
         Err(e) => return Err(Error::internal("Failed to store an organization", e)),
     }
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &principal.actor(),
         meta,
         Entry::success(
@@ -100,11 +100,9 @@ pub async fn create(
             json!({ "after": { "name": org.name } }),
         ),
         now,
+        "Failed to commit an organization",
     )
     .await?;
-    tx.commit()
-        .await
-        .context("Failed to commit an organization")?;
     Ok(org)
 }
 
@@ -233,8 +231,8 @@ pub async fn add_member(
     .execute(&mut *tx)
     .await
     .context("Failed to add a member")?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &principal.actor(),
         meta,
         Entry::success(
@@ -243,9 +241,9 @@ pub async fn add_member(
             json!({ "user_id": user_id, "role": role }),
         ),
         now,
+        "Failed to commit a member",
     )
-    .await?;
-    tx.commit().await.context("Failed to commit a member")
+    .await
 }
 
 pub async fn remove_member(
@@ -268,8 +266,8 @@ pub async fn remove_member(
     if done.rows_affected() == 0 {
         return Err(Error::NotFound);
     }
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &principal.actor(),
         meta,
         Entry::success(
@@ -278,9 +276,9 @@ pub async fn remove_member(
             json!({ "user_id": user_id }),
         ),
         now,
+        "Failed to commit a removal",
     )
-    .await?;
-    tx.commit().await.context("Failed to commit a removal")
+    .await
 }
 
 pub async fn delete(
@@ -300,8 +298,8 @@ pub async fn delete(
     if done.rows_affected() == 0 {
         return Err(Error::NotFound);
     }
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &principal.actor(),
         meta,
         Entry::success(
@@ -310,9 +308,7 @@ pub async fn delete(
             json!({}),
         ),
         now,
+        "Failed to commit an organization deletion",
     )
-    .await?;
-    tx.commit()
-        .await
-        .context("Failed to commit an organization deletion")
+    .await
 }

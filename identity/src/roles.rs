@@ -151,8 +151,8 @@ pub async fn create(
         }
         Err(e) => return Err(Error::internal("Failed to store a role", e)),
     }
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &principal.actor(),
         meta,
         Entry::success(
@@ -161,9 +161,9 @@ pub async fn create(
             json!({ "after": { "role_id": role.id, "name": role.name, "permissions": role.permissions } }),
         ),
         now,
+        "Failed to commit a role",
     )
     .await?;
-    tx.commit().await.context("Failed to commit a role")?;
     Ok(role)
 }
 
@@ -184,6 +184,29 @@ pub async fn list(
     rows.iter().map(decode).collect()
 }
 
+/// Every role of every application (at most 1 000), with its application's name, for pickers.
+/// An application key gets its own application's only.
+pub async fn all(identity: &Identity, principal: &Principal) -> Result<Vec<(AppRole, String)>> {
+    principal.authorize_pool(Action::ViewUsers)?;
+    let rows = sqlx::query(
+        "select r.app_role_id, r.application_id, r.name, r.description, r.permissions, r.created_at, \
+         a.name as application_name from app_role r join application a on a.application_id = r.application_id \
+         where ($1 = '' or r.application_id = $1) order by a.name, r.name limit 1000",
+    )
+    .bind(principal.application_scope().unwrap_or(""))
+    .fetch_all(identity.db().pool())
+    .await
+    .context("Failed to list roles")?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                decode(r)?,
+                r.try_get("application_name").context("app.name")?,
+            ))
+        })
+        .collect()
+}
+
 pub async fn delete(
     identity: &Identity,
     principal: &Principal,
@@ -200,8 +223,8 @@ pub async fn delete(
         .execute(&mut *tx)
         .await
         .context("Failed to delete a role")?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &principal.actor(),
         meta,
         Entry::success(
@@ -210,11 +233,9 @@ pub async fn delete(
             json!({ "before": { "role_id": role.id, "name": role.name } }),
         ),
         now,
+        "Failed to commit a role deletion",
     )
-    .await?;
-    tx.commit()
-        .await
-        .context("Failed to commit a role deletion")
+    .await
 }
 
 /// Who may grant in `application_id`: staff who manage users, or that application's key with
@@ -259,8 +280,8 @@ pub async fn grant(
         Err(e) if is_unique_violation(&e) => return Ok(()),
         Err(e) => return Err(Error::internal("Failed to grant a role", e)),
     }
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &principal.actor(),
         meta,
         Entry::success(
@@ -269,9 +290,9 @@ pub async fn grant(
             json!({ "application_id": application_id, "role_id": role.id, "role": role.name }),
         ),
         now,
+        "Failed to commit a grant",
     )
-    .await?;
-    tx.commit().await.context("Failed to commit a grant")
+    .await
 }
 
 pub async fn revoke(
@@ -297,8 +318,8 @@ pub async fn revoke(
     if done.rows_affected() == 0 {
         return Err(Error::NotFound);
     }
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &principal.actor(),
         meta,
         Entry::success(
@@ -307,9 +328,9 @@ pub async fn revoke(
             json!({ "application_id": application_id, "role_id": role_id }),
         ),
         now,
+        "Failed to commit a revocation",
     )
-    .await?;
-    tx.commit().await.context("Failed to commit a revocation")
+    .await
 }
 
 /// A user's roles, per application; an application key sees only its own application's.

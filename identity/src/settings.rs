@@ -71,8 +71,8 @@ pub async fn update_session_policy(
     .execute(&mut *tx)
     .await
     .context("Failed to store the environment session policy")?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &principal.actor(),
         meta,
         Entry::success(
@@ -84,10 +84,8 @@ pub async fn update_session_policy(
             json!({ "before": before, "after": after }),
         ),
         now,
+        "Failed to commit the environment session policy",
     )
     .await?;
-    tx.commit()
-        .await
-        .context("Failed to commit the environment session policy")?;
     Ok(after)
 }

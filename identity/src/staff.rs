@@ -182,8 +182,8 @@ pub async fn create(
     };
     let mut tx = identity.db().begin().await?;
     insert(&mut tx, &staff, Some(&hash)).await?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         actor,
         meta,
         Entry::success(
@@ -192,11 +192,9 @@ pub async fn create(
             json!({ "after": { "email": staff.email, "role": staff.role, "status": staff.status } }),
         ),
         now,
+        "Failed to commit a new staff member",
     )
     .await?;
-    tx.commit()
-        .await
-        .context("Failed to commit a new staff member")?;
     Ok(staff)
 }
 
@@ -244,8 +242,8 @@ pub async fn invite(
     .execute(&mut *tx)
     .await
     .context("Failed to store an invitation")?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &principal.actor(),
         meta,
         Entry::success(
@@ -255,11 +253,9 @@ pub async fn invite(
                     "expires_at": expires_at.rfc3339() }),
         ),
         now,
+        "Failed to commit an invitation",
     )
     .await?;
-    tx.commit()
-        .await
-        .context("Failed to commit an invitation")?;
     Ok(Invitation {
         staff,
         token: SecretString::from(token),
@@ -316,8 +312,8 @@ pub async fn accept_invitation(
         .execute(&mut *tx)
         .await
         .context("Failed to activate a staff member")?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &staff.actor(),
         meta,
         Entry::success(
@@ -326,11 +322,9 @@ pub async fn accept_invitation(
             json!({ "before": { "status": "invited" }, "after": { "status": "active" } }),
         ),
         now,
+        "Failed to commit an accepted invitation",
     )
     .await?;
-    tx.commit()
-        .await
-        .context("Failed to commit an accepted invitation")?;
     Ok(Staff {
         status: Status::Active,
         updated_at: now,

@@ -526,8 +526,8 @@ pub async fn update(
         (Status::Disabled, s) if s != Status::Disabled => Event::UserEnabled,
         _ => Event::UserUpdated,
     };
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &principal.actor(),
         meta,
         Entry::success(
@@ -536,11 +536,9 @@ pub async fn update(
             json!({ "before": pick(&old), "after": pick(&new) }),
         ),
         now,
+        "Failed to commit a user change",
     )
     .await?;
-    tx.commit()
-        .await
-        .context("Failed to commit a user change")?;
     Ok(after)
 }
 
@@ -613,6 +611,14 @@ async fn issue_token(
     Ok(SecretString::from(token))
 }
 
+fn invalid_link() -> Error {
+    Error::invalid(
+        "token",
+        "invalid_link",
+        "This link is invalid, expired or already used. Ask for a new one.",
+    )
+}
+
 /// Marks a link used and returns its user and application. Unknown, used and expired links all
 /// answer the same error. The update is conditional, so two uses racing each other cannot both win.
 async fn consume_token(
@@ -621,13 +627,7 @@ async fn consume_token(
     token: &str,
     now: Timestamp,
 ) -> Result<(User, Application)> {
-    let invalid = || {
-        Error::invalid(
-            "token",
-            "invalid_link",
-            "This link is invalid, expired or already used. Ask for a new one.",
-        )
-    };
+    let invalid = invalid_link;
     let row = sqlx::query(
         "select user_token_id, user_id, application_id from user_token \
          where token_hash = $1 and kind = $2 and used_at is null and expires_at > $3",
@@ -732,8 +732,8 @@ async fn queue_reset(
         now,
     )
     .await?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &by.cloned().unwrap_or_else(|| user.actor()),
         meta,
         Entry::success(
@@ -742,11 +742,9 @@ async fn queue_reset(
             json!({ "application_id": app.id }),
         ),
         now,
+        "Failed to commit a reset request",
     )
-    .await?;
-    tx.commit()
-        .await
-        .context("Failed to commit a reset request")
+    .await
 }
 
 /// Sets a new password through a reset link; ends the user's sessions. Returns the application the
@@ -758,28 +756,7 @@ pub async fn reset_password(
     password: SecretString,
     now: Timestamp,
 ) -> Result<(User, Application)> {
-    password::check_policy(&password)?;
-    let hash = identity.hasher().hash(password).await?;
-    let mut tx = identity.db().begin().await?;
-    let (user, app) = consume_token(&mut tx, TokenKind::Reset, token, now).await?;
-    set_password(&mut tx, &user.id, &hash, Status::Active, now).await?;
-    end_sessions(&mut tx, &user.id, now).await?;
-    audit::append(
-        &mut tx,
-        &user.actor(),
-        meta,
-        Entry::success(
-            Event::UserPasswordReset,
-            Some(Target::user(&user.id)),
-            json!({ "application_id": app.id }),
-        ),
-        now,
-    )
-    .await?;
-    tx.commit()
-        .await
-        .context("Failed to commit a password reset")?;
-    Ok((user, app))
+    finish_link(identity, meta, TokenKind::Reset, token, password, now).await
 }
 
 /// Accepts an invitation: sets the password, activates the user, confirms the email (the link
@@ -791,33 +768,47 @@ pub async fn accept_invitation(
     password: SecretString,
     now: Timestamp,
 ) -> Result<(User, Application)> {
+    finish_link(identity, meta, TokenKind::Invitation, token, password, now).await
+}
+
+/// Uses a one-time link to set a password. A user disabled since the link was sent gets the same
+/// answer as for a used link (and stays disabled).
+async fn finish_link(
+    identity: &Identity,
+    meta: &RequestMeta,
+    kind: TokenKind,
+    token: &str,
+    password: SecretString,
+    now: Timestamp,
+) -> Result<(User, Application)> {
     password::check_policy(&password)?;
     let hash = identity.hasher().hash(password).await?;
     let mut tx = identity.db().begin().await?;
-    let (user, app) = consume_token(&mut tx, TokenKind::Invitation, token, now).await?;
+    let (user, app) = consume_token(&mut tx, kind, token, now).await?;
     if user.status == Status::Disabled {
-        return Err(Error::invalid(
-            "token",
-            "invalid_link",
-            "This link is invalid, expired or already used. Ask for a new one.",
-        ));
+        return Err(invalid_link());
     }
     set_password(&mut tx, &user.id, &hash, Status::Active, now).await?;
-    audit::append(
-        &mut tx,
+    let event = match kind {
+        TokenKind::Reset => {
+            end_sessions(&mut tx, &user.id, now).await?;
+            Event::UserPasswordReset
+        }
+        TokenKind::Invitation => Event::UserInvitationAccepted,
+    };
+    audit::commit_with(
+        tx,
         &user.actor(),
         meta,
         Entry::success(
-            Event::UserInvitationAccepted,
+            event,
             Some(Target::user(&user.id)),
             json!({ "application_id": app.id }),
         ),
         now,
+        "Failed to commit a one-time link",
     )
     .await?;
-    tx.commit()
-        .await
-        .context("Failed to commit an accepted invitation")?;
     Ok((user, app))
 }
 
@@ -918,8 +909,8 @@ pub async fn sign_in(
         .await
         .context("Failed to clear sign-in failures")?;
     let session = start_session(&mut tx, meta, app, &user, now).await?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &user.actor(),
         meta,
         Entry::success(
@@ -928,11 +919,9 @@ pub async fn sign_in(
             json!({ "application_id": app.id, "session_id": session.session_id, "method": "password" }),
         ),
         now,
+        "Failed to commit a user sign-in",
     )
     .await?;
-    tx.commit()
-        .await
-        .context("Failed to commit a user sign-in")?;
     Ok(session)
 }
 
@@ -999,8 +988,8 @@ async fn record_failure(
         identity.settings().throttle_window_secs,
     )
     .await?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &Actor::Anonymous,
         meta,
         Entry::failure(
@@ -1009,11 +998,9 @@ async fn record_failure(
             json!({ "email": key.trim_start_matches("user:"), "reason": reason, "application_id": app.id }),
         ),
         now,
+        "Failed to commit a failed sign-in",
     )
-    .await?;
-    tx.commit()
-        .await
-        .context("Failed to commit a failed sign-in")
+    .await
 }
 
 /// Self sign-up on the hosted pages, where the application allows it. Signs the new user in.
@@ -1050,8 +1037,8 @@ pub async fn sign_up(
     let mut tx = identity.db().begin().await?;
     insert(&mut tx, &user, Some(&hash)).await?;
     let session = start_session(&mut tx, meta, app, &user, now).await?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &user.actor(),
         meta,
         Entry::success(
@@ -1060,9 +1047,9 @@ pub async fn sign_up(
             json!({ "after": summary(&user), "application_id": app.id, "session_id": session.session_id }),
         ),
         now,
+        "Failed to commit a sign-up",
     )
     .await?;
-    tx.commit().await.context("Failed to commit a sign-up")?;
     Ok(session)
 }
 
@@ -1105,8 +1092,8 @@ pub async fn sign_out(
         .execute(&mut *tx)
         .await
         .context("Failed to end a user session")?;
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &user.actor(),
         meta,
         Entry::success(
@@ -1115,9 +1102,9 @@ pub async fn sign_out(
             json!({ "session_id": session_id }),
         ),
         now,
+        "Failed to commit a sign-out",
     )
-    .await?;
-    tx.commit().await.context("Failed to commit a sign-out")
+    .await
 }
 
 /// A user's sign-in session as staff see it.
@@ -1201,8 +1188,8 @@ pub async fn revoke_session(
     if done.rows_affected() == 0 {
         return Err(Error::NotFound);
     }
-    audit::append(
-        &mut tx,
+    audit::commit_with(
+        tx,
         &principal.actor(),
         meta,
         Entry::success(
@@ -1211,11 +1198,9 @@ pub async fn revoke_session(
             json!({ "session_id": session_id }),
         ),
         now,
+        "Failed to commit a session revocation",
     )
-    .await?;
-    tx.commit()
-        .await
-        .context("Failed to commit a session revocation")
+    .await
 }
 
 /// Staff send a password-reset link that returns to `application_id` (audited as theirs).

@@ -73,6 +73,8 @@ pub struct UserDetail {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserChoices {
     pub organizations: Vec<Choice>,
+    /// Every application role, "<application id>/<role id>", labelled "Application · role".
+    pub roles: Vec<Choice>,
     pub applications: Vec<Choice>,
     pub can_manage: bool,
 }
@@ -123,6 +125,7 @@ pub async fn list_users(
     q: Option<String>,
     status: Option<String>,
     organization_id: Option<String>,
+    role: Option<String>,
     after: Option<String>,
 ) -> Result<UserPage, AppError> {
     let call = crate::ssr::call()?;
@@ -136,7 +139,7 @@ pub async fn list_users(
             .transpose()
             .map_err(crate::ssr::fail)?,
         organization_id: nonempty(organization_id),
-        app_role_id: None,
+        app_role_id: nonempty(role).map(|r| r.rsplit('/').next().unwrap_or_default().to_owned()),
         after: nonempty(after),
         limit: 25,
     };

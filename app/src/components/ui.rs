@@ -180,3 +180,16 @@ pub fn Modal(
         </Show>
     }
 }
+
+/// Percent-encodes a query-string value (everything but RFC 3986 unreserved characters).
+pub fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -7,6 +7,7 @@ use crate::api::applications::{
     APP_TYPES, AppListPage, CreateApplication, list_applications, type_label,
 };
 use crate::components::layout::with_me;
+use crate::components::ui::encode;
 use crate::components::ui::{
     Alert, BUTTON, BUTTON_QUIET, DataTable, FieldError, INPUT, LABEL, Modal, PageHeader,
     StatusBadge,
@@ -53,19 +54,6 @@ impl Filters {
             format!("/applications?{}", parts.join("&"))
         }
     }
-}
-
-/// Percent-encodes a query value (everything but unreserved characters).
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[component]

@@ -10,6 +10,7 @@ use crate::api::users::{
     user_filters,
 };
 use crate::components::layout::with_me;
+use crate::components::ui::encode;
 use crate::components::ui::{
     Alert, BUTTON, BUTTON_QUIET, CARD, DataTable, FieldError, INPUT, LABEL, Modal, PageHeader,
     StatusBadge, Toast, notify_on_success,
@@ -44,12 +45,21 @@ pub fn UsersPage() -> impl IntoView {
 fn UsersSection(me: Viewer) -> impl IntoView {
     let query = use_query_map();
     let get = move |k: &'static str| query.with(|q| q.get(k)).unwrap_or_default();
-    let filters_key =
-        Memo::new(move |_| (get("q"), get("status"), get("organization"), get("after")));
+    let filters_key = Memo::new(move |_| {
+        (
+            get("q"),
+            get("status"),
+            get("organization"),
+            get("role"),
+            get("after"),
+        )
+    });
     let create = ServerAction::<CreateUser>::new();
     let users = Resource::new(
         move || (filters_key.get(), create.version().get()),
-        |((q, status, org, after), _)| list_users(Some(q), Some(status), Some(org), Some(after)),
+        |((q, status, org, role, after), _)| {
+            list_users(Some(q), Some(status), Some(org), Some(role), Some(after))
+        },
     );
     let filters = Resource::new(|| (), |_| user_filters());
     let open = RwSignal::new(false);
@@ -67,8 +77,8 @@ fn UsersSection(me: Viewer) -> impl IntoView {
         </div>
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
-                let f = filters.await.unwrap_or(UserChoices { organizations: vec![], applications: vec![], can_manage: false });
-                let (q, status, org, _) = filters_key.get_untracked();
+                let f = filters.await.unwrap_or(UserChoices { organizations: vec![], roles: vec![], applications: vec![], can_manage: false });
+                let (q, status, org, role, _) = filters_key.get_untracked();
                 view! {
                     <Form method="GET" action="/users" attr:class="mb-4 flex flex-wrap items-end gap-3" attr:role="search">
                         <div class="min-w-[14rem] flex-1">
@@ -93,6 +103,15 @@ fn UsersSection(me: Viewer) -> impl IntoView {
                                 }).collect_view()}
                             </select>
                         </div>
+                        <div>
+                            <label class=LABEL for="user-role">"Application role"</label>
+                            <select class=SELECT id="user-role" name="role">
+                                <option value="" selected=role.is_empty()>"Any role"</option>
+                                {f.roles.iter().map(|r| view! {
+                                    <option value=r.id.clone() selected=role == r.id>{r.label.clone()}</option>
+                                }).collect_view()}
+                            </select>
+                        </div>
                         <button type="submit" class=BUTTON_QUIET>"Apply"</button>
                     </Form>
                     {f.can_manage.then(|| view! { <CreateUserDialog open create csrf=csrf.get_value() apps=f.applications.clone() /> })}
@@ -109,8 +128,10 @@ fn UsersSection(me: Viewer) -> impl IntoView {
                         </div>
                     }.into_any(),
                     Ok(page) => {
-                        let (q, status, org, _) = filters_key.get_untracked();
-                        let next = page.next_cursor.map(|c| format!("/users?q={q}&status={status}&organization={org}&after={c}"));
+                        let (q, status, org, role, _) = filters_key.get_untracked();
+                        let next = page.next_cursor.map(|c| {
+                            format!("/users?q={}&status={status}&organization={org}&role={}&after={c}", encode(&q), encode(&role))
+                        });
                         view! {
                             <DataTable headers=vec!["Email", "Name", "Status", "Created", "Last sign-in"] testid="users-table">
                                 {page.items.into_iter().map(|u| view! {

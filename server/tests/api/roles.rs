@@ -7,7 +7,56 @@ crate::on_both_databases!(
     each_role_can_do_exactly_what_the_table_allows,
     api_keys_carry_their_role,
     application_server_functions_follow_the_table,
+    user_pool_server_functions_follow_the_table,
 );
+
+/// (role, list users, create user, organizations, create organization, outbox)
+const POOL_EXPECTED: [(Role, [u16; 5]); 4] = [
+    (Role::Owner, [200, 200, 200, 200, 200]),
+    (Role::Operator, [200, 200, 200, 200, 403]),
+    (Role::Support, [200, 403, 200, 403, 403]),
+    (Role::Auditor, [200, 403, 200, 403, 403]),
+];
+
+async fn user_pool_server_functions_follow_the_table(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for (i, (role, expected)) in POOL_EXPECTED.into_iter().enumerate() {
+        let caller = app.new_browser();
+        caller
+            .signed_in_as(&format!("pool{i}@example.com"), role)
+            .await;
+        let csrf = caller.session_csrf().await;
+        let status = |res: reqwest::Response| res.status().as_u16();
+        let got = [
+            status(caller.rpc("list_users", &[]).await),
+            status(
+                caller
+                    .rpc(
+                        "create_user",
+                        &[
+                            ("csrf", &csrf),
+                            ("email", &format!("user{i}@example.com")),
+                            ("name", "U"),
+                        ],
+                    )
+                    .await,
+            ),
+            status(caller.rpc("list_organizations", &[]).await),
+            status(
+                caller
+                    .rpc(
+                        "create_organization",
+                        &[("csrf", &csrf), ("name", &format!("Org {i}"))],
+                    )
+                    .await,
+            ),
+            status(caller.rpc("outbox", &[]).await),
+        ];
+        assert_eq!(got, expected, "{role:?}");
+    }
+    assert_eq!(app.count_events("user.invited").await, 2);
+    assert_eq!(app.count_events("organization.created").await, 2);
+}
 
 /// (role, list, read one, create, change policy, mint key, environment policy read, change it)
 const APPLICATION_EXPECTED: [(Role, [u16; 7]); 4] = [
