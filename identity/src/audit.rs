@@ -58,10 +58,12 @@ pub enum Event {
     AppRoleDeleted,
     AppRoleGranted,
     AppRoleRevoked,
+    SigningKeyCreated,
+    SigningKeyRotated,
 }
 
 impl Event {
-    pub const ALL: [Event; 42] = [
+    pub const ALL: [Event; 44] = [
         Event::StaffSignedIn,
         Event::StaffSignInFailed,
         Event::StaffSignedOut,
@@ -104,6 +106,8 @@ impl Event {
         Event::AppRoleDeleted,
         Event::AppRoleGranted,
         Event::AppRoleRevoked,
+        Event::SigningKeyCreated,
+        Event::SigningKeyRotated,
     ];
 
     pub fn name(self) -> &'static str {
@@ -150,6 +154,8 @@ impl Event {
             Event::AppRoleDeleted => "app_role.deleted",
             Event::AppRoleGranted => "app_role.granted",
             Event::AppRoleRevoked => "app_role.revoked",
+            Event::SigningKeyCreated => "signing_key.created",
+            Event::SigningKeyRotated => "signing_key.rotated",
         }
     }
 }

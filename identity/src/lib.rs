@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod db;
 pub mod email;
 pub mod error;
+pub mod keys;
 pub mod mail;
 pub mod organizations;
 pub mod password;
@@ -72,26 +73,44 @@ struct Inner {
     db: Db,
     hasher: password::Hasher,
     settings: Settings,
+    master: keys::MasterKey,
+    keyring: keys::SharedKeyring,
 }
 
 impl Identity {
-    /// Connects to `database_url` (sqlite:… or postgres:…) and runs the migrations.
-    pub async fn open(database_url: &str, settings: Settings) -> Result<Self> {
+    /// Connects to `database_url` (sqlite:… or postgres:…), runs the migrations, creates the default
+    /// application and the signing keys on first start, and loads the keys (`master` unseals them).
+    pub async fn open(
+        database_url: &str,
+        settings: Settings,
+        master: keys::MasterKey,
+    ) -> Result<Self> {
         let db = Db::connect(database_url).await?;
         db.migrate().await?;
-        let identity = Self::new(db, settings);
+        let identity = Self::new(db, settings, master);
         applications::ensure_default(&identity, Timestamp::now()).await?;
+        keys::ensure(&identity, Timestamp::now()).await?;
         Ok(identity)
     }
 
-    pub fn new(db: Db, settings: Settings) -> Self {
+    pub fn new(db: Db, settings: Settings, master: keys::MasterKey) -> Self {
         Self {
             inner: Arc::new(Inner {
                 db,
                 hasher: password::Hasher::new(),
                 settings,
+                master,
+                keyring: keys::SharedKeyring::default(),
             }),
         }
+    }
+
+    pub(crate) fn master_key(&self) -> &keys::MasterKey {
+        &self.inner.master
+    }
+
+    pub(crate) fn keyring(&self) -> &keys::SharedKeyring {
+        &self.inner.keyring
     }
 
     pub fn db(&self) -> &Db {

@@ -447,6 +447,13 @@ pub async fn update(
     now: Timestamp,
 ) -> Result<User> {
     principal.authorize_pool(Action::ManageUsers)?;
+    // A user belongs to every application; one application's key may not take the account over
+    // (change where its reset links go, or lock it for everyone).
+    if principal.application_scope().is_some()
+        && (change.email.is_some() || change.email_verified.is_some() || change.status.is_some())
+    {
+        return Err(Error::Forbidden);
+    }
     let mut tx = identity.db().begin().await?;
     sqlx::query("update end_user set updated_at = updated_at where user_id = $1")
         .bind(id)
@@ -473,8 +480,8 @@ pub async fn update(
                     "Status must be active or disabled.",
                 ));
             }
-            // Enabling an invited user who never set a password keeps them invited.
-            Status::Active if before.status == Status::Invited => Status::Invited,
+            // Enabling a user who never set a password keeps them invited.
+            Status::Active if !has_password(&mut tx, id).await? => Status::Invited,
             s => s,
         };
     }
@@ -508,8 +515,12 @@ pub async fn update(
         Err(e) if is_unique_violation(&e) => return Err(email_taken()),
         Err(e) => return Err(Error::internal("Failed to update a user", e)),
     }
-    if after.status == Status::Disabled && before.status != Status::Disabled {
+    let disabled = after.status == Status::Disabled && before.status != Status::Disabled;
+    if disabled || after.email != before.email {
+        // Links already sent (to the old address, or before disabling) stop working, and sessions
+        // end: the account's owner may have changed.
         end_sessions(&mut tx, id, now).await?;
+        retire_links(&mut tx, id, now).await?;
     }
     let keys: Vec<&str> = ["email", "name", "status", "email_verified", "metadata"]
         .into_iter()
@@ -540,6 +551,29 @@ pub async fn update(
     )
     .await?;
     Ok(after)
+}
+
+async fn has_password(conn: &mut AnyConnection, user_id: &str) -> Result<bool> {
+    let row = sqlx::query("select password_hash from end_user where user_id = $1")
+        .bind(user_id)
+        .fetch_one(conn)
+        .await
+        .context("Failed to read a user")?;
+    Ok(row
+        .try_get::<Option<String>, _>("password_hash")
+        .context("end_user.password_hash")?
+        .is_some())
+}
+
+/// Every unused one-time link of the user stops working.
+async fn retire_links(tx: &mut Tx, user_id: &str, now: Timestamp) -> Result<()> {
+    sqlx::query("update user_token set used_at = $1 where user_id = $2 and used_at is null")
+        .bind(now.millis())
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+        .context("Failed to retire a user's links")
 }
 
 async fn end_sessions(tx: &mut Tx, user_id: &str, now: Timestamp) -> Result<u64> {

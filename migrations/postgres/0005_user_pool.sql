@@ -3,7 +3,8 @@
 create table end_user (
     user_id         text primary key,
     -- Normalised (trimmed, lowercased) by identity::email; unique, so case never makes two accounts.
-    email           text not null unique,
+    -- Byte order ("C"), so prefix searches as index range scans are exact whatever the locale.
+    email           text collate "C" not null unique,
     email_verified  bigint not null,
     name            text not null,
     -- argon2id PHC string; null until the user sets a password (invited).
@@ -12,7 +13,7 @@ create table end_user (
     -- A small JSON object.
     metadata        text not null,
     -- Lowercased name for case-insensitive prefix search on both databases.
-    name_lower      text not null,
+    name_lower      text collate "C" not null,
     created_at      bigint not null,
     updated_at      bigint not null,
     last_sign_in_at bigint

@@ -25,6 +25,10 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// `PORTCULLIS_MAIL_FROM`, default `Portcullis <no-reply@localhost>`.
     pub mail_from: String,
+    /// `PORTCULLIS_MASTER_KEY` (32 bytes, base64): seals the signing keys in the database. Without it,
+    /// the key file `<data dir>/master.key` (created with mode 0600 on first start). Every replica
+    /// needs the same key.
+    pub master_key: Option<String>,
     pub settings: identity::Settings,
 }
 
@@ -76,6 +80,16 @@ impl Source {
 }
 
 impl Config {
+    /// The master key from configuration, or the data directory's key file.
+    pub fn master_key(&self) -> anyhow::Result<identity::keys::MasterKey> {
+        Ok(match &self.master_key {
+            Some(k) => identity::keys::MasterKey::from_base64(k)
+                .context("PORTCULLIS_MASTER_KEY must be 32 bytes in base64")?,
+            None => identity::keys::MasterKey::load_or_create(&self.data_dir.join("master.key"))
+                .context("reading or creating the master key file")?,
+        })
+    }
+
     pub fn from_env() -> anyhow::Result<Self> {
         let src = Source::load()?;
         let addr: SocketAddr = src
@@ -106,6 +120,7 @@ impl Config {
                 .var("PORTCULLIS_TRUST_PROXY")
                 .is_some_and(|v| v == "1" || v == "true"),
             smtp_url: src.var("PORTCULLIS_SMTP_URL").filter(|u| !u.is_empty()),
+            master_key: src.var("PORTCULLIS_MASTER_KEY").filter(|k| !k.is_empty()),
             mail_from: src
                 .var("PORTCULLIS_MAIL_FROM")
                 .unwrap_or_else(|| "Portcullis <no-reply@localhost>".to_owned()),

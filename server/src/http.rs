@@ -6,6 +6,7 @@ pub mod auth;
 pub mod edge;
 pub mod error;
 pub mod hosted;
+pub mod oidc;
 pub mod ops;
 pub mod users;
 

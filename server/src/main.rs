@@ -45,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         command: SeedCommand,
     },
+    /// Token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -84,6 +89,14 @@ enum ApiKeyCommand {
 enum AuditCommand {
     /// Recompute the hash chain and report the first broken link, if any.
     Verify,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// List the signing keys (kid, algorithm, status); never the private parts.
+    List,
+    /// Rotate: next becomes current, current becomes previous, a new next is published.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -223,6 +236,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
             }
         }
+        Command::Keys {
+            command: KeysCommand::List,
+        } => {
+            let identity = open(&config).await?;
+            for key in identity::keys::list(&identity, &system_owner()).await? {
+                println!(
+                    "{}\t{}\t{}\tcreated {}",
+                    key.kid,
+                    key.alg,
+                    key.status,
+                    key.created_at.rfc3339()
+                );
+            }
+            Ok(())
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => {
+            let identity = open(&config).await?;
+            let current = identity::keys::rotate(
+                &identity,
+                &identity::audit::Actor::System,
+                None,
+                &identity::RequestMeta::default(),
+                Timestamp::now(),
+            )
+            .await?;
+            println!("Rotated. Signing with {current} now.");
+            Ok(())
+        }
         Command::Seed {
             command: SeedCommand::Applications { count },
         } => {
@@ -255,10 +298,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// The CLI acts as the system with an owner's reach (it runs on the server, with its configuration).
+fn system_owner() -> identity::Principal {
+    identity::Principal {
+        role: Some(identity::Role::Owner),
+        kind: identity::authz::PrincipalKind::ApiKey {
+            api_key_id: "cli".to_owned(),
+            name: "portcullis CLI".to_owned(),
+        },
+    }
+}
+
 async fn open(config: &Config) -> anyhow::Result<Identity> {
-    Identity::open(&config.database_url, config.settings.clone())
-        .await
-        .map_err(|e| anyhow::anyhow!(app::ssr::error_chain(&e)))
+    Identity::open(
+        &config.database_url,
+        config.settings.clone(),
+        config.master_key()?,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(app::ssr::error_chain(&e)))
 }
 
 fn cli_meta() -> RequestMeta {

@@ -30,9 +30,13 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let identity = Identity::open(&config.database_url, config.settings.clone())
-            .await
-            .context("opening the database")?;
+        let identity = Identity::open(
+            &config.database_url,
+            config.settings.clone(),
+            config.master_key()?,
+        )
+        .await
+        .context("opening the database")?;
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("binding {}", config.addr))?;
@@ -115,6 +119,7 @@ fn router(state: AppState) -> Router {
         .merge(http::ops::router())
         .merge(http::auth::router())
         .merge(http::hosted::router())
+        .merge(http::oidc::router())
         .merge(http::api::router())
         .leptos_routes_with_context(
             &state,

@@ -22,6 +22,7 @@ pub const FORM_COOKIE: &str = "pc_csrf";
 /// Paths that bypass session handling: static assets, operations, and the bearer-token API.
 fn is_plain(path: &str) -> bool {
     path.starts_with("/pkg/")
+        || path.starts_with("/.well-known/")
         || path.starts_with("/api/v1/")
         || path == "/api/v1"
         || matches!(

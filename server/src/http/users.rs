@@ -116,7 +116,10 @@ async fn create_user(
     )
     .await?;
     let mut view = user_view(&created.user);
-    view.invitation_url = created.invitation.map(|t| {
+    // The link goes to the invitee by mail; only staff (admin keys) may also receive it here, since
+    // accepting it confirms the email address.
+    let staff = principal.application_scope().is_none();
+    view.invitation_url = created.invitation.filter(|_| staff).map(|t| {
         format!(
             "{}/u/accept-invitation?token={}",
             state.public_url,

@@ -38,6 +38,14 @@ pub enum Backend {
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// The audit events every environment starts with: the default application and the first two
+/// signing keys (current and next).
+pub const FIRST_START: [&str; 3] = [
+    "application.created",
+    "signing_key.created",
+    "signing_key.created",
+];
+
 pub struct TestApp {
     pub url: String,
     pub identity: Identity,
@@ -99,6 +107,7 @@ pub async fn spawn_on(database_url: &str, tweak: impl FnOnce(&mut Config)) -> Te
         site_root: "target/site".to_owned(),
         trust_proxy: false,
         smtp_url: None,
+        master_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned()),
         mail_from: "Portcullis <no-reply@portcullis.test>".to_owned(),
         settings: identity::Settings::default(),
     };

@@ -351,7 +351,36 @@ async fn reset_links_work_once_and_return_to_their_application(backend: Backend)
         .await;
     assert!(location(&res).starts_with("/u/continue"));
     assert_eq!(app.count_events("user.password_reset").await, 1);
-    assert_eq!(app.count_events("user.password_reset_requested").await, 1);
+
+    // A link sent before the email changed stops working.
+    let res = browser
+        .hosted_form(
+            &forgot,
+            "/u/auth/forgot-password",
+            &[("client_id", &native_client), ("email", "bob@example.com")],
+        )
+        .await;
+    assert!(location(&res).ends_with("notice=sent"));
+    let stale = token_in(&app.last_mail("bob@example.com").await.1);
+    let (_, users) = api.send(Method::GET, "/api/v1/users?q=bob", None).await;
+    let bob = format!(
+        "/api/v1/users/{}",
+        users["data"][0]["id"].as_str().expect("id")
+    );
+    api.send(
+        Method::PATCH,
+        &bob,
+        Some(json!({"email": "robert@example.com"})),
+    )
+    .await;
+    let html = browser
+        .get(&format!("/u/reset-password?token={stale}"))
+        .await
+        .text()
+        .await
+        .expect("page");
+    assert!(html.contains("invalid, expired or already used"));
+    assert_eq!(app.count_events("user.password_reset_requested").await, 2);
 }
 
 async fn expired_invitations_fail(backend: Backend) {
@@ -600,6 +629,34 @@ async fn a_role_granted_in_one_application_is_invisible_to_another(backend: Back
         key_b.send(Method::DELETE, &grant, None).await.0,
         404,
         "nor revoke it"
+    );
+    // One application's key cannot take a pool account over, nor get an invitation link.
+    let user_path = format!("/api/v1/users/{}", id_of(&user));
+    for change in [
+        json!({"email": "attacker@example.com"}),
+        json!({"email_verified": true}),
+        json!({"status": "disabled"}),
+    ] {
+        let (status, _) = key_b
+            .send(Method::PATCH, &user_path, Some(change.clone()))
+            .await;
+        assert_eq!(status, 403, "{change}");
+    }
+    let (status, renamed) = key_b
+        .send(Method::PATCH, &user_path, Some(json!({"name": "Erin B"})))
+        .await;
+    assert_eq!((status, renamed["name"].as_str()), (200, Some("Erin B")));
+    let (status, invited) = key_b
+        .send(
+            Method::POST,
+            "/api/v1/users",
+            Some(json!({"email": "via-key@example.com"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert!(
+        invited.get("invitation_url").is_none(),
+        "the link goes by mail only"
     );
     let key_a = key_for(&app, &api, &a).await;
     let (_, roles) = key_a
