@@ -119,8 +119,10 @@ pub async fn mark(
     let id = &message.id;
     let backoff_secs = 30 * (1_i64 << message.attempts.clamp(0, 7)).min(120);
     let query = match outcome {
+        // Delivered: the body (which may hold a one-time link) leaves the database.
         Ok(()) => sqlx::query(
-            "update outbox_message set sent_at = $1, error = null, attempts = attempts + 1 \
+            "update outbox_message set sent_at = $1, error = null, attempts = attempts + 1, \
+             body = '(delivered by SMTP; the body was removed because it may hold a one-time link)' \
              where outbox_message_id = $2",
         )
         .bind(now.millis())

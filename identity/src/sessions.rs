@@ -37,62 +37,97 @@ fn account_key(email: &str) -> String {
     format!("email:{email}")
 }
 
-fn ip_key(ip: &str) -> String {
-    format!("ip:{ip}")
+/// A sign-in attempt, counted before the password check so parallel guesses cannot all slip under
+/// the limit while the (slow) check runs.
+pub(crate) struct Attempt {
+    account: String,
+    ip_row: Option<i64>,
 }
 
-async fn recent_failures(identity: &Identity, subject: &str, now: Timestamp) -> Result<i64> {
-    let since = now.minus_secs(identity.settings().throttle_window_secs);
+async fn count_row(tx: &mut crate::db::Tx, subject: &str, now: Timestamp) -> Result<i64> {
+    sqlx::query("insert into sign_in_failure (subject, created_at) values ($1, $2) returning sign_in_failure_id")
+        .bind(subject)
+        .bind(now.millis())
+        .fetch_one(&mut **tx)
+        .await
+        .and_then(|r| r.try_get::<i64, _>("sign_in_failure_id"))
+        .context("Failed to count a sign-in attempt")
+}
+
+async fn count_since(tx: &mut crate::db::Tx, subject: &str, since: Timestamp) -> Result<i64> {
     sqlx::query("select count(*) as n from sign_in_failure where subject = $1 and created_at > $2")
         .bind(subject)
         .bind(since.millis())
-        .fetch_one(identity.db().pool())
+        .fetch_one(&mut **tx)
         .await
         .and_then(|r| r.try_get::<i64, _>("n"))
         .context("Failed to count failed sign-ins")
 }
 
-pub(crate) async fn is_throttled(
+/// Counts an attempt against `account` and the client's IP (`ip_prefix` keeps staff and end-user
+/// counters apart). `None` when either limit is reached; a refused attempt is not counted, so waiting
+/// out the window always works and refused requests cannot keep an account locked.
+pub(crate) async fn begin_attempt(
     identity: &Identity,
-    email_key: &str,
     meta: &RequestMeta,
+    account: &str,
+    ip_prefix: &str,
     now: Timestamp,
-) -> Result<bool> {
+) -> Result<Option<Attempt>> {
     let s = identity.settings();
-    if recent_failures(identity, email_key, now).await? >= s.throttle_per_account {
-        return Ok(true);
-    }
-    match &meta.ip {
-        Some(ip) => Ok(recent_failures(identity, &ip_key(ip), now).await? >= s.throttle_per_ip),
-        None => Ok(false),
-    }
-}
-
-/// Records a failed attempt (counters + audit event) in one transaction.
-/// Counts a failed sign-in against the account key and the client's IP (and prunes old counts).
-pub(crate) async fn count_failure(
-    tx: &mut crate::db::Tx,
-    meta: &RequestMeta,
-    key: &str,
-    now: Timestamp,
-    window_secs: i64,
-) -> Result<()> {
+    let since = now.minus_secs(s.throttle_window_secs);
+    let mut tx = identity.db().begin().await?;
     sqlx::query("delete from sign_in_failure where created_at <= $1")
-        .bind(now.minus_secs(window_secs).millis())
-        .execute(&mut **tx)
+        .bind(since.millis())
+        .execute(&mut *tx)
         .await
         .context("Failed to prune old sign-in failures")?;
-    let mut subjects = vec![key.to_owned()];
-    subjects.extend(meta.ip.as_deref().map(ip_key));
-    for subject in subjects {
-        sqlx::query("insert into sign_in_failure (subject, created_at) values ($1, $2)")
-            .bind(subject)
-            .bind(now.millis())
+    let account_row = count_row(&mut tx, account, now).await?;
+    let ip_subject = meta.ip.as_deref().map(|ip| format!("{ip_prefix}{ip}"));
+    let ip_row = match &ip_subject {
+        Some(subject) => Some(count_row(&mut tx, subject, now).await?),
+        None => None,
+    };
+    let mut over = count_since(&mut tx, account, since).await? > s.throttle_per_account;
+    if let Some(subject) = &ip_subject {
+        over = over || count_since(&mut tx, subject, since).await? > s.throttle_per_ip;
+    }
+    if over {
+        for id in std::iter::once(account_row).chain(ip_row) {
+            sqlx::query("delete from sign_in_failure where sign_in_failure_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .context("Failed to uncount a refused attempt")?;
+        }
+    }
+    tx.commit()
+        .await
+        .context("Failed to commit a sign-in attempt")?;
+    Ok((!over).then(|| Attempt {
+        account: account.to_owned(),
+        ip_row,
+    }))
+}
+
+impl Attempt {
+    /// The password was right: the account's failures are forgiven and this attempt does not count
+    /// against the address.
+    pub(crate) async fn succeeded(&self, tx: &mut crate::db::Tx) -> Result<()> {
+        sqlx::query("delete from sign_in_failure where subject = $1")
+            .bind(&self.account)
             .execute(&mut **tx)
             .await
-            .context("Failed to record a failed sign-in")?;
+            .context("Failed to clear sign-in failures")?;
+        if let Some(id) = self.ip_row {
+            sqlx::query("delete from sign_in_failure where sign_in_failure_id = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await
+                .context("Failed to clear a sign-in attempt")?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 async fn record_failure(
@@ -104,14 +139,6 @@ async fn record_failure(
     now: Timestamp,
 ) -> Result<()> {
     let mut tx = identity.db().begin().await?;
-    count_failure(
-        &mut tx,
-        meta,
-        email_key,
-        now,
-        identity.settings().throttle_window_secs,
-    )
-    .await?;
     audit::append(
         &mut tx,
         &Actor::Anonymous,
@@ -141,12 +168,12 @@ pub async fn sign_in(
     let normalized = email.trim().to_lowercase();
     let email_key = account_key(&normalized);
 
-    if is_throttled(identity, &email_key, meta, now).await? {
+    let Some(attempt) = begin_attempt(identity, meta, &email_key, "ip:", now).await? else {
         record_failure(identity, meta, &email_key, None, "throttled", now).await?;
         return Err(Error::Throttled {
             retry_after_secs: identity.settings().throttle_window_secs,
         });
-    }
+    };
 
     let credentials = match Email::parse(&normalized) {
         Ok(email) => staff::find_credentials(identity, &email).await?,
@@ -192,11 +219,7 @@ pub async fn sign_in(
     .await
     .context("Failed to store a staff session")?;
     // A success clears the account's failure count.
-    sqlx::query("delete from sign_in_failure where subject = $1")
-        .bind(&email_key)
-        .execute(&mut *tx)
-        .await
-        .context("Failed to clear sign-in failures")?;
+    attempt.succeeded(&mut tx).await?;
     audit::append(
         &mut tx,
         &staff.actor(),

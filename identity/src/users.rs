@@ -909,12 +909,13 @@ pub async fn sign_in(
 ) -> Result<NewUserSession> {
     let normalized = email.trim().to_lowercase();
     let key = throttle_key(&normalized);
-    if crate::sessions::is_throttled(identity, &key, meta, now).await? {
+    let Some(attempt) = crate::sessions::begin_attempt(identity, meta, &key, "uip:", now).await?
+    else {
         record_failure(identity, meta, app, &key, None, "throttled", now).await?;
         return Err(Error::Throttled {
             retry_after_secs: identity.settings().throttle_window_secs,
         });
-    }
+    };
     let found = match Email::parse(&normalized) {
         Ok(email) => find_by_email(&mut *identity.db().connection().await?, &email).await?,
         Err(_) => None,
@@ -937,11 +938,7 @@ pub async fn sign_in(
         }
     };
     let mut tx = identity.db().begin().await?;
-    sqlx::query("delete from sign_in_failure where subject = $1")
-        .bind(&key)
-        .execute(&mut *tx)
-        .await
-        .context("Failed to clear sign-in failures")?;
+    attempt.succeeded(&mut tx).await?;
     let session = start_session(&mut tx, meta, app, &user, now).await?;
     audit::commit_with(
         tx,
@@ -1013,15 +1010,7 @@ async fn record_failure(
     reason: &str,
     now: Timestamp,
 ) -> Result<()> {
-    let mut tx = identity.db().begin().await?;
-    crate::sessions::count_failure(
-        &mut tx,
-        meta,
-        key,
-        now,
-        identity.settings().throttle_window_secs,
-    )
-    .await?;
+    let tx = identity.db().begin().await?;
     audit::commit_with(
         tx,
         &Actor::Anonymous,

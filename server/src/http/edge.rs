@@ -46,10 +46,11 @@ fn is_dashboard_page(path: &str) -> bool {
 
 pub fn request_meta(req: &Request, trust_proxy: bool) -> RequestMeta {
     let headers = req.headers();
+    // The right-most entry is the one our proxy added; anything left of it the client can write.
     let forwarded = trust_proxy
         .then(|| header_str(headers, "x-forwarded-for"))
         .flatten()
-        .and_then(|v| v.split(',').next().map(|s| s.trim().to_owned()))
+        .and_then(|v| v.rsplit(',').next().map(|s| s.trim().to_owned()))
         .filter(|s| !s.is_empty());
     let peer = req
         .extensions()

@@ -14,6 +14,7 @@ crate::on_both_databases!(
     email_is_unique_case_insensitively_under_concurrent_creation,
     hosted_sign_in_is_generic_throttled_and_per_application,
     self_sign_up_follows_the_application_switch,
+    parallel_guesses_cannot_slip_under_the_throttle,
     a_role_granted_in_one_application_is_invisible_to_another,
     organizations_group_users_with_a_role,
     readers_read_and_only_operators_and_owners_write,
@@ -816,4 +817,53 @@ async fn readers_read_and_only_operators_and_owners_write(backend: Backend) {
             "{role:?} outbox"
         );
     }
+}
+
+async fn parallel_guesses_cannot_slip_under_the_throttle(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let api = Api::new(&app, Role::Owner).await;
+    api.send(
+        Method::POST,
+        "/api/v1/users",
+        Some(json!({"email": "gina@example.com", "password": "ginas real password"})),
+    )
+    .await;
+    // Twelve guesses at once, each from its own browser (form token), all before any finishes.
+    let mut pending = Vec::new();
+    for _ in 0..12 {
+        let browser = app.new_browser();
+        let html = browser.get("/u/sign-in").await.text().await.expect("page");
+        let csrf = crate::helpers::form_csrf(&html);
+        pending.push(tokio::spawn(async move {
+            let res = browser
+                .client
+                .post(format!("{}/u/auth/sign-in", browser.url))
+                .form(&[
+                    ("email", "gina@example.com"),
+                    ("password", "a wrong guess!!"),
+                    ("csrf", csrf.as_str()),
+                ])
+                .send()
+                .await
+                .expect("post");
+            location(&res)
+        }));
+    }
+    let mut checked = 0;
+    for p in pending {
+        if p.await.expect("join").ends_with("error=invalid") {
+            checked += 1;
+        }
+    }
+    assert!(
+        checked <= 5,
+        "at most the per-account limit reached the password check: {checked}"
+    );
+    let wrong: i64 = sqlx::query_scalar(
+        "select count(*) from audit_event where event = 'user.sign_in_failed' and detail like '%wrong_password%'",
+    )
+    .fetch_one(app.identity.db().pool())
+    .await
+    .expect("count");
+    assert_eq!(wrong, checked as i64);
 }
