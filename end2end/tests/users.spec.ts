@@ -17,16 +17,22 @@ async function createApp(request: any, key: string, name: string, type: string, 
   return (await res.json()).client_id as string;
 }
 
-/** The newest link in the outbox for `to`, read by the owner in Settings → Outbox. */
-async function linkFromOutbox(browser: Browser, to: string): Promise<string> {
+/** The newest link of `kind` (a path such as /u/reset-password) in the outbox for `to`, read by the
+ * owner in Settings → Outbox (reloading until it arrives: some mail is queued after the answer). */
+async function linkFromOutbox(browser: Browser, to: string, kind: string): Promise<string> {
   const context = await browser.newContext();
   const owner = await context.newPage();
   await signIn(owner, OWNER, PASSWORD);
-  await owner.goto('/settings');
-  const message = owner.getByTestId('outbox').locator(`li[data-to="${to}"]`).first();
-  const body = await message.locator('pre').textContent();
+  let link = '';
+  await expect
+    .poll(async () => {
+      await owner.goto('/settings');
+      const body = (await owner.getByTestId('outbox').locator(`li[data-to="${to}"]`).first().locator('pre').textContent()) || '';
+      link = body.match(/https?:\/\/\S+token=\S+/)?.[0] || '';
+      return link.includes(kind);
+    })
+    .toBe(true);
   await context.close();
-  const link = body!.match(/https?:\/\/\S+token=\S+/)![0];
   return new URL(link).pathname + new URL(link).search;
 }
 
@@ -64,7 +70,7 @@ test('an invited user sets a password and lands in the SPA; a reset from the nat
   expect(errors).toEqual([]);
 
   // The user opens the link from the outbox, sets a password and lands on the SPA's return URL.
-  const invitation = await linkFromOutbox(browser, 'nadia@e2e.test');
+  const invitation = await linkFromOutbox(browser, 'nadia@e2e.test', '/u/accept-invitation');
   const userContext = await browser.newContext();
   const user = await userContext.newPage();
   await fakeApps(user);
@@ -86,7 +92,7 @@ test('an invited user sets a password and lands in the SPA; a reset from the nat
   await user.getByLabel('Email').fill('nadia@e2e.test');
   await user.getByRole('button', { name: 'Email me a link' }).click();
   await expect(user.getByTestId('alert')).toContainText('If an account exists for that email');
-  const reset = await linkFromOutbox(browser, 'nadia@e2e.test');
+  const reset = await linkFromOutbox(browser, 'nadia@e2e.test', '/u/reset-password');
   expect(reset).toContain('/u/reset-password?token=');
   await user.goto(reset);
   await expect(user.getByTestId('app-name')).toHaveText('Pool Phone');

@@ -724,6 +724,23 @@ pub async fn request_password_reset(
     public_url: &str,
     now: Timestamp,
 ) -> Result<()> {
+    let Ok(parsed) = Email::parse(email) else {
+        return Err(Error::invalid(
+            "email",
+            "invalid_email",
+            "Enter a valid email address.",
+        ));
+    };
+    // Requests count per address and per client (5 and 50 per window): no mail-bombing, and no
+    // endless cancelling of someone's valid link. Over the limit, the answer stays the same.
+    let key = format!("reset:{}", parsed.as_str());
+    if crate::sessions::begin_attempt(identity, meta, &key, "rip:", now)
+        .await?
+        .is_none()
+    {
+        tracing::warn!("password reset requests over the limit; not sending");
+        return Ok(());
+    }
     queue_reset(identity, None, meta, app, email, public_url, now).await
 }
 

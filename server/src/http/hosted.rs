@@ -194,27 +194,36 @@ async fn forgot_password(
         Ok(app) => app,
         Err(e) => return back("error", "client_id", &form.client_id, code_of(&e)),
     };
-    match users::request_password_reset(
-        &state.identity,
-        &rc.meta,
-        &app,
-        &form.email,
-        &state.public_url,
-        Timestamp::now(),
-    )
-    .await
-    {
-        // The same answer whether or not the email belongs to someone.
-        Ok(()) => Redirect::to(&format!(
-            "/u/forgot-password?client_id={}&notice=sent",
-            enc(&app.client_id)
-        ))
-        .into_response(),
-        Err(e) => {
-            logged(&e, "forgot password");
-            back(page, "client_id", &app.client_id, code_of(&e))
-        }
+    if identity::email::Email::parse(&form.email).is_err() {
+        return back(page, "client_id", &app.client_id, "invalid_email");
     }
+    // The work (lookup, link, mail, audit) runs after the answer, so the answer takes the same time
+    // whether or not the email belongs to someone.
+    let (identity, meta, public_url) = (
+        state.identity.clone(),
+        rc.meta.clone(),
+        state.public_url.clone(),
+    );
+    let client_id = app.client_id.clone();
+    tokio::spawn(async move {
+        if let Err(e) = users::request_password_reset(
+            &identity,
+            &meta,
+            &app,
+            &form.email,
+            &public_url,
+            Timestamp::now(),
+        )
+        .await
+        {
+            logged(&e, "forgot password");
+        }
+    });
+    Redirect::to(&format!(
+        "/u/forgot-password?client_id={}&notice=sent",
+        enc(&client_id)
+    ))
+    .into_response()
 }
 
 async fn finish_link(

@@ -279,15 +279,23 @@ impl TestApp {
             .expect("POST hosted form")
     }
 
-    /// The newest outbox message to `to`: (subject, body).
+    /// The newest outbox message to `to`: (subject, body). Waits up to 5 s (some mail is queued
+    /// after the response, e.g. password resets).
     pub async fn last_mail(&self, to: &str) -> (String, String) {
-        sqlx::query_as(
-            "select subject, body from outbox_message where to_email = $1 order by created_at desc limit 1",
-        )
-        .bind(to)
-        .fetch_one(self.identity.db().pool())
-        .await
-        .expect("a message in the outbox")
+        for _ in 0..100 {
+            let found: Option<(String, String)> = sqlx::query_as(
+                "select subject, body from outbox_message where to_email = $1 order by created_at desc, outbox_message_id desc limit 1",
+            )
+            .bind(to)
+            .fetch_optional(self.identity.db().pool())
+            .await
+            .expect("outbox");
+            if let Some(found) = found {
+                return found;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no message to {to} in the outbox");
     }
 
     /// Creates a staff member with `role` and signs this client in as them.
