@@ -193,3 +193,20 @@ pub fn encode(value: &str) -> String {
         })
         .collect()
 }
+
+/// The error of a server action's last run, if it failed.
+pub fn failed<T, S>(value: S) -> Signal<Option<crate::api::AppError>>
+where
+    S: Get<Value = Option<Result<T, crate::api::AppError>>> + Send + Sync + 'static,
+{
+    Signal::derive(move || value.get().and_then(|r| r.err()))
+}
+
+/// The message of `error` when it concerns the input `name`, for a [`FieldError`].
+pub fn field(
+    error: Signal<Option<crate::api::AppError>>,
+    name: impl Into<String>,
+) -> Signal<Option<String>> {
+    let name = name.into();
+    Signal::derive(move || error.get().and_then(|e| e.for_field(&name)))
+}

@@ -14,6 +14,7 @@ use crate::components::ui::{
     Alert, BUTTON, BUTTON_DANGER, BUTTON_QUIET, CARD, CopyButton, DataTable, FieldError, INPUT,
     LABEL, Modal, StatusBadge, Toast, notify_on_success,
 };
+use crate::components::ui::{failed, field};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
@@ -77,19 +78,6 @@ impl Actions {
             self.delete_role.version().get(),
         ]
     }
-}
-
-/// The error of an action's last run, if it failed.
-fn failed<T, S>(value: S) -> Signal<Option<AppError>>
-where
-    S: Get<Value = Option<Result<T, AppError>>> + Send + Sync + 'static,
-{
-    Signal::derive(move || value.get().and_then(|r| r.err()))
-}
-
-fn field(error: Signal<Option<AppError>>, name: impl Into<String>) -> Signal<Option<String>> {
-    let name = name.into();
-    Signal::derive(move || error.get().and_then(|e| e.for_field(&name)))
 }
 
 fn general(error: Signal<Option<AppError>>) -> impl Fn() -> Option<AnyView> + Send + Sync {

@@ -2,7 +2,6 @@
 //! filters by status and organization through the URL; a user's page shows their profile,
 //! organizations, roles per application, live sessions and recent audit events.
 
-use crate::api::AppError;
 use crate::api::Viewer;
 use crate::api::users::{
     AddOrgMember, CreateUser, GrantUserRole, RemoveOrgMember, RevokeUserRole, RevokeUserSession,
@@ -15,23 +14,13 @@ use crate::components::ui::{
     Alert, BUTTON, BUTTON_QUIET, CARD, DataTable, FieldError, INPUT, LABEL, Modal, PageHeader,
     StatusBadge, Toast, notify_on_success,
 };
+use crate::components::ui::{failed, field};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 const SELECT: &str = "rounded-md border border-slate-300 bg-white px-2 py-2 text-sm dark:border-slate-700 dark:bg-slate-900";
-
-fn failed<T, S>(value: S) -> Signal<Option<AppError>>
-where
-    S: Get<Value = Option<Result<T, AppError>>> + Send + Sync + 'static,
-{
-    Signal::derive(move || value.get().and_then(|r| r.err()))
-}
-
-fn field(error: Signal<Option<AppError>>, name: &'static str) -> Signal<Option<String>> {
-    Signal::derive(move || error.get().and_then(|e| e.for_field(name)))
-}
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
