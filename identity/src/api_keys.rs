@@ -54,7 +54,7 @@ pub async fn create(
     .bind(role.as_str())
     .bind(match actor {
         Actor::Staff { id, .. } | Actor::ApiKey { id, .. } => Some(id.clone()),
-        Actor::User { .. } | Actor::System | Actor::Anonymous => None,
+        Actor::User { .. } | Actor::Client { .. } | Actor::System | Actor::Anonymous => None,
     })
     .bind(now.millis())
     .bind(now.millis())

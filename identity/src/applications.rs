@@ -134,6 +134,8 @@ pub struct Application {
     pub session_policy: Overrides,
     /// Whether the hosted pages let people sign up to this application themselves.
     pub allow_sign_up: bool,
+    /// How this application's ID tokens are signed (`id_token_signed_response_alg`).
+    pub id_token_alg: crate::keys::Alg,
     pub created_by: Option<String>,
     pub updated_by: Option<String>,
     pub created_at: Timestamp,
@@ -155,6 +157,7 @@ pub struct NewApplication {
     /// Overrides to set (`null` values are ignored: a new application inherits them).
     pub session_policy: Map<String, Value>,
     pub allow_sign_up: Option<bool>,
+    pub id_token_alg: Option<String>,
 }
 
 /// A change; absent fields stay as they are. For the single URIs, `Some(None)` or an empty string
@@ -173,6 +176,7 @@ pub struct Change {
     pub return_url: Option<Option<String>>,
     pub session_policy: Option<Map<String, Value>>,
     pub allow_sign_up: Option<bool>,
+    pub id_token_alg: Option<String>,
 }
 
 fn parse_name(input: &str) -> Result<String> {
@@ -202,7 +206,7 @@ fn parse_description(input: &str) -> Result<String> {
 const COLUMNS: &str = "application_id, name, description, app_type, client_id, status, is_default, \
      redirect_uris, post_logout_redirect_uris, default_redirect_uri, initiate_login_uri, \
      backchannel_logout_uri, return_url, session_policy, allow_sign_up, created_by, updated_by, created_at, \
-     updated_at";
+     updated_at, id_token_alg";
 
 fn uris_from_db(text: &str) -> Vec<RedirectUri> {
     serde_json::from_str::<Vec<String>>(text)
@@ -264,6 +268,10 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<Application> {
             .try_get::<i64, _>("allow_sign_up")
             .context("application.allow_sign_up")?
             == 1,
+        id_token_alg: crate::keys::Alg::parse(
+            &row.try_get::<String, _>("id_token_alg")
+                .context("application.id_token_alg")?,
+        )?,
         created_by: row
             .try_get("created_by")
             .context("application.created_by")?,
@@ -286,8 +294,8 @@ async fn insert(tx: &mut Tx, app: &Application) -> Result<()> {
         "insert into application (application_id, name, description, app_type, client_id, status, is_default, \
          redirect_uris, post_logout_redirect_uris, default_redirect_uri, initiate_login_uri, \
          backchannel_logout_uri, return_url, session_policy, allow_sign_up, created_by, updated_by, created_at, \
-         updated_at, name_lower) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+         updated_at, name_lower, id_token_alg) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
     )
     .bind(&app.id)
     .bind(&app.name)
@@ -309,6 +317,7 @@ async fn insert(tx: &mut Tx, app: &Application) -> Result<()> {
     .bind(app.created_at.millis())
     .bind(app.updated_at.millis())
     .bind(app.name.to_lowercase())
+    .bind(app.id_token_alg.as_str())
     .execute(&mut **tx)
     .await
     .map(|_| ())
@@ -337,12 +346,14 @@ fn summary(app: &Application) -> Value {
         "default_redirect_uri": app.default_redirect_uri, "initiate_login_uri": app.initiate_login_uri,
         "backchannel_logout_uri": app.backchannel_logout_uri, "return_url": app.return_url,
         "session_policy": app.session_policy, "allow_sign_up": app.allow_sign_up,
+        "id_token_signed_response_alg": app.id_token_alg.as_str(),
     })
 }
 
 /// Keys of `summary` an update may change.
-const CHANGEABLE: [&str; 11] = [
+const CHANGEABLE: [&str; 12] = [
     "allow_sign_up",
+    "id_token_signed_response_alg",
     "name",
     "description",
     "status",
@@ -444,6 +455,10 @@ pub async fn create(
         )?,
         session_policy: Overrides::default().merge(&policy)?,
         allow_sign_up: new.allow_sign_up.unwrap_or(false),
+        id_token_alg: match new.id_token_alg.as_deref() {
+            Some(a) => crate::keys::Alg::parse(a)?,
+            None => crate::keys::Alg::ES256,
+        },
         created_by: Some(principal.actor_id()),
         updated_by: Some(principal.actor_id()),
         created_at: now,
@@ -507,6 +522,7 @@ pub async fn ensure_default(identity: &Identity, now: Timestamp) -> Result<()> {
         return_url: None,
         session_policy: Overrides::default(),
         allow_sign_up: false,
+        id_token_alg: crate::keys::Alg::ES256,
         created_by: None,
         updated_by: None,
         created_at: now,
@@ -570,6 +586,7 @@ pub async fn seed(identity: &Identity, count: usize, now: Timestamp) -> Result<(
                 return_url: None,
                 session_policy: Overrides::default(),
                 allow_sign_up: n % 4 != 3,
+                id_token_alg: crate::keys::Alg::ES256,
                 created_by: None,
                 updated_by: None,
                 created_at: now.plus_secs(n as i64 / 100),
@@ -1010,6 +1027,9 @@ pub async fn update(
         }
         after.allow_sign_up = allow;
     }
+    if let Some(alg) = &change.id_token_alg {
+        after.id_token_alg = crate::keys::Alg::parse(alg)?;
+    }
     if let Some(patch) = &change.session_policy {
         after.session_policy = before.session_policy.merge(patch)?;
         let env = settings::session_policy_on(&mut tx).await?;
@@ -1029,7 +1049,7 @@ pub async fn update(
         "update application set name = $1, description = $2, status = $3, redirect_uris = $4, \
          post_logout_redirect_uris = $5, default_redirect_uri = $6, initiate_login_uri = $7, \
          backchannel_logout_uri = $8, return_url = $9, session_policy = $10, updated_by = $11, \
-         updated_at = $12, allow_sign_up = $14, name_lower = $15 where application_id = $13",
+         updated_at = $12, allow_sign_up = $14, name_lower = $15, id_token_alg = $16 where application_id = $13",
     )
     .bind(&after.name)
     .bind(&after.description)
@@ -1046,8 +1066,12 @@ pub async fn update(
     .bind(id)
     .bind(i64::from(after.allow_sign_up))
     .bind(after.name.to_lowercase())
+    .bind(after.id_token_alg.as_str())
     .execute(&mut *tx)
     .await;
+    if before.status == Status::Active && after.status == Status::Disabled {
+        crate::logout::end_application(identity, &mut tx, id, now).await?;
+    }
     if let Err(e) = result {
         return Err(write_error(e, "Failed to update an application"));
     }
@@ -1077,6 +1101,7 @@ pub async fn update(
         "Failed to commit an application change",
     )
     .await?;
+    identity.clients().clear();
     Ok(after)
 }
 
@@ -1123,7 +1148,9 @@ pub async fn delete(
         now,
         "Failed to commit an application deletion",
     )
-    .await
+    .await?;
+    identity.clients().clear();
+    Ok(())
 }
 
 #[cfg(test)]

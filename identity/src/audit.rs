@@ -60,10 +60,17 @@ pub enum Event {
     AppRoleRevoked,
     SigningKeyCreated,
     SigningKeyRotated,
+    AuthorizationCodeIssued,
+    TokenIssued,
+    TokenRefreshed,
+    TokenReuseDetected,
+    TokenRevoked,
+    LogoutDelivered,
+    LogoutDeliveryFailed,
 }
 
 impl Event {
-    pub const ALL: [Event; 44] = [
+    pub const ALL: [Event; 51] = [
         Event::StaffSignedIn,
         Event::StaffSignInFailed,
         Event::StaffSignedOut,
@@ -108,6 +115,13 @@ impl Event {
         Event::AppRoleRevoked,
         Event::SigningKeyCreated,
         Event::SigningKeyRotated,
+        Event::AuthorizationCodeIssued,
+        Event::TokenIssued,
+        Event::TokenRefreshed,
+        Event::TokenReuseDetected,
+        Event::TokenRevoked,
+        Event::LogoutDelivered,
+        Event::LogoutDeliveryFailed,
     ];
 
     pub fn name(self) -> &'static str {
@@ -156,6 +170,13 @@ impl Event {
             Event::AppRoleRevoked => "app_role.revoked",
             Event::SigningKeyCreated => "signing_key.created",
             Event::SigningKeyRotated => "signing_key.rotated",
+            Event::AuthorizationCodeIssued => "authorization.code_issued",
+            Event::TokenIssued => "token.issued",
+            Event::TokenRefreshed => "token.refreshed",
+            Event::TokenReuseDetected => "token.reuse_detected",
+            Event::TokenRevoked => "token.revoked",
+            Event::LogoutDelivered => "logout.delivered",
+            Event::LogoutDeliveryFailed => "logout.delivery_failed",
         }
     }
 }
@@ -176,6 +197,11 @@ pub enum Actor {
         id: String,
         email: String,
     },
+    /// An application authenticating as itself (OAuth client).
+    Client {
+        id: String,
+        client_id: String,
+    },
     /// The CLI or Portcullis itself.
     System,
     /// Someone not (yet) identified, e.g. a failed sign-in.
@@ -188,6 +214,7 @@ impl Actor {
             Actor::Staff { id, email } => ("staff", Some(id), Some(email)),
             Actor::ApiKey { id, name } => ("api_key", Some(id), Some(name)),
             Actor::User { id, email } => ("user", Some(id), Some(email)),
+            Actor::Client { id, client_id } => ("client", Some(id), Some(client_id)),
             Actor::System => ("system", None, None),
             Actor::Anonymous => ("anonymous", None, None),
         }
@@ -408,6 +435,87 @@ pub async fn append(
         .await
         .context("Failed to advance the audit chain head")?;
     Ok(())
+}
+
+/// Group commit for hot paths (token issuance): callers hand their event to one writer task and wait
+/// until the batch that carries it has committed, so an answered request always has its event on disk
+/// (nothing acknowledged is lost) while many requests share one transaction.
+#[derive(Clone)]
+pub(crate) struct Batcher {
+    tx: tokio::sync::mpsc::Sender<Queued>,
+}
+
+struct Queued {
+    actor: Actor,
+    meta: RequestMeta,
+    entry: Entry,
+    now: Timestamp,
+    done: tokio::sync::oneshot::Sender<Result<()>>,
+}
+
+/// The most events one transaction carries.
+const BATCH_MAX: usize = 256;
+
+impl Batcher {
+    /// Starts the writer task on the current runtime. It ends when the last `Batcher` is dropped.
+    pub(crate) fn start(db: crate::db::Db) -> Self {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Queued>(4096);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(BATCH_MAX);
+            while let Some(first) = rx.recv().await {
+                batch.push(first);
+                while batch.len() < BATCH_MAX {
+                    match rx.try_recv() {
+                        Ok(q) => batch.push(q),
+                        Err(_) => break,
+                    }
+                }
+                let result = write_batch(&db, &batch).await;
+                for q in batch.drain(..) {
+                    let r = match &result {
+                        Ok(()) => Ok(()),
+                        Err(e) => Err(crate::Error::internal(
+                            "Failed to write a batch of audit events",
+                            std::io::Error::other(e.to_string()),
+                        )),
+                    };
+                    let _ = q.done.send(r);
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// Appends `entry` in the next batch and waits for its commit.
+    pub(crate) async fn record(
+        &self,
+        actor: Actor,
+        meta: &RequestMeta,
+        entry: Entry,
+        now: Timestamp,
+    ) -> Result<()> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        let queued = Queued {
+            actor,
+            meta: meta.clone(),
+            entry,
+            now,
+            done,
+        };
+        let closed = || crate::Error::internal("The audit writer stopped", std::fmt::Error);
+        self.tx.send(queued).await.map_err(|_| closed())?;
+        wait.await.map_err(|_| closed())?
+    }
+}
+
+async fn write_batch(db: &crate::db::Db, batch: &[Queued]) -> Result<()> {
+    let mut tx = db.begin().await?;
+    for q in batch {
+        append(&mut tx, &q.actor, &q.meta, q.entry.clone(), q.now).await?;
+    }
+    tx.commit()
+        .await
+        .context("Failed to commit a batch of audit events")
 }
 
 const COLUMNS: &str = "seq, event_id, event, outcome, actor_type, actor_id, actor_label, target_type, \

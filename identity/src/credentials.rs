@@ -185,6 +185,7 @@ pub async fn create(
     tx.commit()
         .await
         .context("Failed to commit a client secret")?;
+    identity.clients().clear();
     Ok(created)
 }
 
@@ -226,6 +227,7 @@ pub async fn rotate(
     tx.commit()
         .await
         .context("Failed to commit a secret rotation")?;
+    identity.clients().clear();
     Ok(created)
 }
 
@@ -264,7 +266,9 @@ pub async fn revoke(
         now,
         "Failed to commit a secret revocation",
     )
-    .await
+    .await?;
+    identity.clients().clear();
+    Ok(())
 }
 
 /// Metadata of every secret of an application, oldest first.

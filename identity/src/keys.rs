@@ -12,11 +12,15 @@ use crate::error::{Context, Error, Result, is_unique_violation};
 use crate::time::Timestamp;
 use crate::{Identity, RequestMeta};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
+};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -141,12 +145,57 @@ impl MasterKey {
     }
 }
 
-/// A signing key ready to use: parsed once.
+/// The signature algorithms Portcullis signs with: ES256 by default, RS256 for clients that need it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub enum Alg {
+    #[default]
+    ES256,
+    RS256,
+}
+
+impl Alg {
+    pub const ALL: [Alg; 2] = [Alg::ES256, Alg::RS256];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Alg::ES256 => "ES256",
+            Alg::RS256 => "RS256",
+        }
+    }
+
+    pub fn parse(input: &str) -> Result<Self> {
+        match input {
+            "ES256" => Ok(Alg::ES256),
+            "RS256" => Ok(Alg::RS256),
+            _ => Err(Error::invalid(
+                "id_token_signed_response_alg",
+                "invalid_alg",
+                "Must be ES256 or RS256.",
+            )),
+        }
+    }
+
+    fn jwt(self) -> Algorithm {
+        match self {
+            Alg::ES256 => Algorithm::ES256,
+            Alg::RS256 => Algorithm::RS256,
+        }
+    }
+}
+
+/// A private key parsed once (jsonwebtoken would parse the DER again for every token).
+enum Signer {
+    Ec(EcdsaKeyPair),
+    Rsa(RsaKeyPair),
+}
+
+/// A signing key ready to use.
 struct Loaded {
     kid: String,
+    alg: Alg,
     status: String,
     jwk: Value,
-    encoding: Option<EncodingKey>,
+    signer: Option<Signer>,
 }
 
 /// The keys in memory: what the JWKS publishes and the current signer.
@@ -167,44 +216,74 @@ pub struct KeyInfo {
     pub activated_at: Option<Timestamp>,
 }
 
-fn generate(master: &MasterKey, now: Timestamp) -> Result<(String, Value, String)> {
-    let rng = SystemRandom::new();
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-        .map_err(|_| Error::internal("Failed to generate a signing key", std::fmt::Error))?;
-    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
-        .map_err(|_| Error::internal("Failed to parse a new signing key", std::fmt::Error))?;
-    // Uncompressed point: 0x04 ‖ x (32) ‖ y (32).
-    let point = pair.public_key().as_ref();
-    if point.len() != 65 {
-        return Err(Error::internal(
-            "Unexpected public key size",
-            std::fmt::Error,
-        ));
-    }
-    let kid = format!("es256-{}", &crate::secret::new_id()[..13].replace('-', ""))
-        + &crate::secret::random_token()[..6];
-    let jwk = json!({
-        "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid,
-        "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
-        "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
-    });
-    let _ = now;
-    let sealed = master.seal(pkcs8.as_ref(), &kid)?;
+fn generate(master: &MasterKey, alg: Alg) -> Result<(String, Value, String)> {
+    let failed = |what: &'static str| Error::internal(what, std::fmt::Error);
+    let suffix = crate::secret::random_token();
+    let (kid, jwk, pkcs8) = match alg {
+        Alg::ES256 => {
+            let rng = SystemRandom::new();
+            let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .map_err(|_| failed("Failed to generate a signing key"))?;
+            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
+                .map_err(|_| failed("Failed to parse a new signing key"))?;
+            // Uncompressed point: 0x04 ‖ x (32) ‖ y (32).
+            let point = pair.public_key().as_ref();
+            if point.len() != 65 {
+                return Err(failed("Unexpected public key size"));
+            }
+            let kid = format!("es256-{}", &suffix[..16]);
+            let jwk = json!({
+                "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid,
+                "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+                "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+            });
+            (kid, jwk, pkcs8.as_ref().to_vec())
+        }
+        Alg::RS256 => {
+            let pair = RsaKeyPair::generate(KeySize::Rsa2048)
+                .map_err(|_| failed("Failed to generate an RSA key"))?;
+            let pkcs8 = pair
+                .as_der()
+                .map_err(|_| failed("Failed to encode an RSA key"))?;
+            let public = pair.public_key();
+            let kid = format!("rs256-{}", &suffix[..16]);
+            let jwk = json!({
+                "kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid,
+                "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+                "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+            });
+            (kid, jwk, pkcs8.as_ref().to_vec())
+        }
+    };
+    let sealed = master.seal(&pkcs8, &kid)?;
     Ok((kid, jwk, sealed))
+}
+
+fn parse_signer(alg: Alg, der: &[u8]) -> Result<Signer> {
+    match alg {
+        Alg::ES256 => EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+            .map(Signer::Ec)
+            .map_err(|_| Error::internal("Failed to parse a signing key", std::fmt::Error)),
+        Alg::RS256 => RsaKeyPair::from_pkcs8(der)
+            .map(Signer::Rsa)
+            .map_err(|_| Error::internal("Failed to parse a signing key", std::fmt::Error)),
+    }
 }
 
 async fn insert(
     tx: &mut crate::db::Tx,
     master: &MasterKey,
+    alg: Alg,
     status: &str,
     now: Timestamp,
 ) -> Result<String> {
-    let (kid, jwk, sealed) = generate(master, now)?;
+    let (kid, jwk, sealed) = generate(master, alg)?;
     sqlx::query(
         "insert into signing_key (kid, alg, status, public_jwk, private_key, created_at, activated_at) \
-         values ($1, 'ES256', $2, $3, $4, $5, $6)",
+         values ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&kid)
+    .bind(alg.as_str())
     .bind(status)
     .bind(jwk.to_string())
     .bind(sealed)
@@ -226,20 +305,23 @@ async fn insert(
 /// the keyring.
 pub(crate) async fn ensure(identity: &Identity, now: Timestamp) -> Result<()> {
     let master = identity.master_key();
-    for status in ["current", "next"] {
-        let n: i64 = sqlx::query(
-            "select count(*) as n from signing_key where alg = 'ES256' and status = $1",
-        )
-        .bind(status)
-        .fetch_one(identity.db().pool())
-        .await
-        .and_then(|r| r.try_get("n"))
-        .context("Failed to look for signing keys")?;
+    for (alg, status) in Alg::ALL
+        .iter()
+        .flat_map(|a| [(*a, "current"), (*a, "next")])
+    {
+        let n: i64 =
+            sqlx::query("select count(*) as n from signing_key where alg = $1 and status = $2")
+                .bind(alg.as_str())
+                .bind(status)
+                .fetch_one(identity.db().pool())
+                .await
+                .and_then(|r| r.try_get("n"))
+                .context("Failed to look for signing keys")?;
         if n > 0 {
             continue;
         }
         let mut tx = identity.db().begin().await?;
-        match insert(&mut tx, master, status, now).await {
+        match insert(&mut tx, master, alg, status, now).await {
             Ok(kid) => {
                 audit::commit_with(
                     tx,
@@ -251,7 +333,7 @@ pub(crate) async fn ensure(identity: &Identity, now: Timestamp) -> Result<()> {
                             kind: "signing_key",
                             id: kid.clone(),
                         }),
-                        json!({ "kid": kid, "status": status, "alg": "ES256" }),
+                        json!({ "kid": kid, "status": status, "alg": alg.as_str() }),
                     ),
                     now,
                     "Failed to commit a signing key",
@@ -270,7 +352,7 @@ pub(crate) async fn ensure(identity: &Identity, now: Timestamp) -> Result<()> {
 /// Reads every published key and parses the private part of the current one.
 pub(crate) async fn reload(identity: &Identity) -> Result<()> {
     let rows = sqlx::query(
-        "select kid, status, public_jwk, private_key from signing_key \
+        "select kid, alg, status, public_jwk, private_key from signing_key \
          where status in ('next', 'current', 'previous') order by created_at desc",
     )
     .fetch_all(identity.db().pool())
@@ -281,18 +363,20 @@ pub(crate) async fn reload(identity: &Identity) -> Result<()> {
         let kid: String = row.try_get("kid").context("signing_key.kid")?;
         let status: String = row.try_get("status").context("signing_key.status")?;
         let jwk: String = row.try_get("public_jwk").context("signing_key.jwk")?;
-        let encoding = if status == "current" {
+        let alg = Alg::parse(&row.try_get::<String, _>("alg").context("signing_key.alg")?)?;
+        let signer = if status == "current" {
             let sealed: String = row.try_get("private_key").context("signing_key.private")?;
             let der = identity.master_key().open(&sealed, &kid)?;
-            Some(EncodingKey::from_ec_der(&der))
+            Some(parse_signer(alg, &der)?)
         } else {
             None
         };
         keys.push(Loaded {
             kid,
+            alg,
             status,
             jwk: serde_json::from_str(&jwk).unwrap_or(Value::Null),
-            encoding,
+            signer,
         });
     }
     let mut ring = identity
@@ -313,8 +397,18 @@ pub fn jwks(identity: &Identity) -> Value {
     json!({ "keys": keys })
 }
 
-/// Signs `claims` with the current key (`typ` as given, e.g. `at+jwt` or `JWT`).
+/// Signs `claims` with the current ES256 key (`typ` as given, e.g. `at+jwt` or `JWT`).
 pub fn sign<T: Serialize>(identity: &Identity, typ: &str, claims: &T) -> Result<String> {
+    sign_as(identity, Alg::ES256, typ, claims)
+}
+
+/// A compact JWS over `claims` with the current key of `alg`, signed with the key parsed at load.
+pub fn sign_as<T: Serialize>(
+    identity: &Identity,
+    alg: Alg,
+    typ: &str,
+    claims: &T,
+) -> Result<String> {
     let ring = identity
         .keyring()
         .read()
@@ -322,23 +416,59 @@ pub fn sign<T: Serialize>(identity: &Identity, typ: &str, claims: &T) -> Result<
     let current = ring
         .keys
         .iter()
-        .find(|k| k.status == "current")
+        .find(|k| k.status == "current" && k.alg == alg)
         .ok_or_else(|| Error::internal("No current signing key", std::fmt::Error))?;
-    let key = current
-        .encoding
+    let signer = current
+        .signer
         .as_ref()
         .ok_or_else(|| Error::internal("The current key was not loaded", std::fmt::Error))?;
-    let mut header = Header::new(Algorithm::ES256);
-    header.kid = Some(current.kid.clone());
-    header.typ = Some(typ.to_owned());
-    jsonwebtoken::encode(&header, claims, key).map_err(|e| Error::internal("Failed to sign", e))
+    jws(signer, alg, &current.kid, typ, claims)
 }
 
-/// The verification key for `kid` from the published set.
-pub fn decoding_key(identity: &Identity, kid: &str) -> Option<DecodingKey> {
+fn jws<T: Serialize>(
+    signer: &Signer,
+    alg: Alg,
+    kid: &str,
+    typ: &str,
+    claims: &T,
+) -> Result<String> {
+    let header = json!({ "alg": alg.as_str(), "typ": typ, "kid": kid });
+    let mut out = URL_SAFE_NO_PAD.encode(header.to_string());
+    out.push('.');
+    out.push_str(&URL_SAFE_NO_PAD.encode(
+        serde_json::to_vec(claims).map_err(|e| Error::internal("Failed to encode claims", e))?,
+    ));
+    let rng = SystemRandom::new();
+    let failed = || Error::internal("Failed to sign", std::fmt::Error);
+    let signature = match signer {
+        Signer::Ec(pair) => pair
+            .sign(&rng, out.as_bytes())
+            .map_err(|_| failed())?
+            .as_ref()
+            .to_vec(),
+        Signer::Rsa(pair) => {
+            let mut sig = vec![0; pair.public_modulus_len()];
+            pair.sign(&RSA_PKCS1_SHA256, &rng, out.as_bytes(), &mut sig)
+                .map_err(|_| failed())?;
+            sig
+        }
+    };
+    out.push('.');
+    out.push_str(&URL_SAFE_NO_PAD.encode(signature));
+    Ok(out)
+}
+
+/// The verification key and algorithm for `kid` from the published set.
+pub fn decoding_key(identity: &Identity, kid: &str) -> Option<(DecodingKey, Algorithm)> {
     let ring = identity.keyring().read().ok()?;
-    let jwk = &ring.keys.iter().find(|k| k.kid == kid)?.jwk;
-    DecodingKey::from_ec_components(jwk["x"].as_str()?, jwk["y"].as_str()?).ok()
+    let key = ring.keys.iter().find(|k| k.kid == kid)?;
+    let jwk = &key.jwk;
+    let decoding = match key.alg {
+        Alg::ES256 => DecodingKey::from_ec_components(jwk["x"].as_str()?, jwk["y"].as_str()?),
+        Alg::RS256 => DecodingKey::from_rsa_components(jwk["n"].as_str()?, jwk["e"].as_str()?),
+    }
+    .ok()?;
+    Some((decoding, key.alg.jwt()))
 }
 
 /// Every key but the retired ones, newest first.
@@ -383,10 +513,12 @@ pub async fn rotate(
     }
     let mut tx = identity.db().begin().await?;
     // Row locks first, so two rotations run one after the other.
-    sqlx::query("update signing_key set status = status where alg = 'ES256' and status in ('next', 'current', 'previous')")
-        .execute(&mut *tx)
-        .await
-        .context("Failed to lock signing keys")?;
+    sqlx::query(
+        "update signing_key set status = status where status in ('next', 'current', 'previous')",
+    )
+    .execute(&mut *tx)
+    .await
+    .context("Failed to lock signing keys")?;
     let steps = [
         ("previous", "retired"),
         ("current", "previous"),
@@ -397,7 +529,7 @@ pub async fn rotate(
             "update signing_key set status = $1, \
              activated_at = case when $1 = 'current' then $2 else activated_at end, \
              retired_at = case when $1 = 'retired' then $2 else retired_at end \
-             where alg = 'ES256' and status = $3",
+             where status = $3",
         )
         .bind(to)
         .bind(now.millis())
@@ -406,7 +538,13 @@ pub async fn rotate(
         .await
         .context("Failed to rotate signing keys")?;
     }
-    let next = insert(&mut tx, identity.master_key(), "next", now).await?;
+    let mut next = String::new();
+    for alg in Alg::ALL {
+        let kid = insert(&mut tx, identity.master_key(), alg, "next", now).await?;
+        if alg == Alg::ES256 {
+            next = kid;
+        }
+    }
     let current: String =
         sqlx::query("select kid from signing_key where alg = 'ES256' and status = 'current'")
             .fetch_one(&mut *tx)
@@ -454,30 +592,41 @@ mod tests {
     }
 
     #[test]
-    fn generated_keys_sign_and_verify() {
+    fn generated_keys_sign_and_verify_with_a_standard_library() {
         let master = MasterKey::from_base64(&STANDARD.encode([1u8; 32])).expect("key");
-        let (kid, jwk, sealed) = generate(&master, Timestamp::from_millis(0)).expect("generate");
-        let der = master.open(&sealed, &kid).expect("open");
-        let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(kid.clone());
-        let token = jsonwebtoken::encode(
-            &header,
-            &json!({"sub": "u1", "exp": 4_000_000_000u64}),
-            &EncodingKey::from_ec_der(&der),
-        )
-        .expect("sign");
-        let key = DecodingKey::from_ec_components(
-            jwk["x"].as_str().expect("x"),
-            jwk["y"].as_str().expect("y"),
-        )
-        .expect("jwk");
-        let data = jsonwebtoken::decode::<Value>(
-            &token,
-            &key,
-            &jsonwebtoken::Validation::new(Algorithm::ES256),
-        )
-        .expect("verify");
-        assert_eq!(data.claims["sub"], "u1");
-        assert_eq!(jwk["kid"], kid);
+        for alg in Alg::ALL {
+            let (kid, jwk, sealed) = generate(&master, alg).expect("generate");
+            let der = master.open(&sealed, &kid).expect("open");
+            let signer = parse_signer(alg, &der).expect("parse");
+            let token = jws(
+                &signer,
+                alg,
+                &kid,
+                "JWT",
+                &json!({"sub": "u1", "exp": 4_000_000_000u64}),
+            )
+            .expect("sign");
+            let key = match alg {
+                Alg::ES256 => DecodingKey::from_ec_components(
+                    jwk["x"].as_str().expect("x"),
+                    jwk["y"].as_str().expect("y"),
+                ),
+                Alg::RS256 => DecodingKey::from_rsa_components(
+                    jwk["n"].as_str().expect("n"),
+                    jwk["e"].as_str().expect("e"),
+                ),
+            }
+            .expect("jwk");
+            let data = jsonwebtoken::decode::<Value>(
+                &token,
+                &key,
+                &jsonwebtoken::Validation::new(alg.jwt()),
+            )
+            .expect("verify");
+            assert_eq!(data.claims["sub"], "u1");
+            assert_eq!(data.header.kid.as_deref(), Some(kid.as_str()));
+            assert_eq!(jwk["kid"], kid);
+            assert_eq!(jwk["alg"], alg.as_str());
+        }
     }
 }

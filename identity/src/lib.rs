@@ -13,7 +13,9 @@ pub mod db;
 pub mod email;
 pub mod error;
 pub mod keys;
+pub mod logout;
 pub mod mail;
+pub mod oauth;
 pub mod organizations;
 pub mod password;
 pub mod redirect_uris;
@@ -48,6 +50,8 @@ pub struct Settings {
     pub throttle_per_ip: i64,
     /// How long an invitation link stays valid (seconds).
     pub invitation_secs: i64,
+    /// The OpenID Provider's issuer: the public URL, without a trailing slash.
+    pub issuer: String,
 }
 
 impl Default for Settings {
@@ -59,6 +63,7 @@ impl Default for Settings {
             throttle_per_account: 5,
             throttle_per_ip: 50,
             invitation_secs: 7 * 24 * 60 * 60,
+            issuer: "http://localhost:3000".to_owned(),
         }
     }
 }
@@ -75,6 +80,8 @@ struct Inner {
     settings: Settings,
     master: keys::MasterKey,
     keyring: keys::SharedKeyring,
+    clients: oauth::ClientCache,
+    audit_batcher: std::sync::OnceLock<audit::Batcher>,
 }
 
 impl Identity {
@@ -101,6 +108,8 @@ impl Identity {
                 settings,
                 master,
                 keyring: keys::SharedKeyring::default(),
+                clients: oauth::ClientCache::default(),
+                audit_batcher: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -111,6 +120,17 @@ impl Identity {
 
     pub(crate) fn keyring(&self) -> &keys::SharedKeyring {
         &self.inner.keyring
+    }
+
+    pub(crate) fn clients(&self) -> &oauth::ClientCache {
+        &self.inner.clients
+    }
+
+    /// The group-commit audit writer, started on first use (on the caller's runtime).
+    pub(crate) fn audit_batcher(&self) -> &audit::Batcher {
+        self.inner
+            .audit_batcher
+            .get_or_init(|| audit::Batcher::start(self.inner.db.clone()))
     }
 
     pub fn db(&self) -> &Db {

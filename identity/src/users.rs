@@ -519,7 +519,7 @@ pub async fn update(
     if disabled || after.email != before.email {
         // Links already sent (to the old address, or before disabling) stop working, and sessions
         // end: the account's owner may have changed.
-        end_sessions(&mut tx, id, now).await?;
+        end_sessions(identity, &mut tx, id, now).await?;
         retire_links(&mut tx, id, now).await?;
     }
     let keys: Vec<&str> = ["email", "name", "status", "email_verified", "metadata"]
@@ -576,14 +576,13 @@ async fn retire_links(tx: &mut Tx, user_id: &str, now: Timestamp) -> Result<()> 
         .context("Failed to retire a user's links")
 }
 
-async fn end_sessions(tx: &mut Tx, user_id: &str, now: Timestamp) -> Result<u64> {
-    sqlx::query("update user_session set revoked_at = $1 where user_id = $2 and revoked_at is null")
-        .bind(now.millis())
-        .bind(user_id)
-        .execute(&mut **tx)
-        .await
-        .map(|r| r.rows_affected())
-        .context("Failed to end a user's sessions")
+async fn end_sessions(
+    identity: &Identity,
+    tx: &mut Tx,
+    user_id: &str,
+    now: Timestamp,
+) -> Result<u64> {
+    crate::logout::end_user_sessions(identity, tx, user_id, "user_changed", now).await
 }
 
 // ---- One-time links ----
@@ -842,7 +841,7 @@ async fn finish_link(
     set_password(&mut tx, &user.id, &hash, Status::Active, now).await?;
     let event = match kind {
         TokenKind::Reset => {
-            end_sessions(&mut tx, &user.id, now).await?;
+            end_sessions(identity, &mut tx, &user.id, now).await?;
             Event::UserPasswordReset
         }
         TokenKind::Invitation => Event::UserInvitationAccepted,
@@ -1126,12 +1125,14 @@ pub async fn sign_out(
         return Ok(());
     };
     let mut tx = identity.db().begin().await?;
-    sqlx::query("update user_session set revoked_at = $1 where user_session_id = $2")
-        .bind(now.millis())
-        .bind(&session_id)
-        .execute(&mut *tx)
-        .await
-        .context("Failed to end a user session")?;
+    crate::logout::end_sessions(
+        identity,
+        &mut tx,
+        std::slice::from_ref(&session_id),
+        "signed_out",
+        now,
+    )
+    .await?;
     audit::commit_with(
         tx,
         &user.actor(),
@@ -1214,20 +1215,23 @@ pub async fn revoke_session(
 ) -> Result<()> {
     principal.authorize_pool(Action::RevokeUserSessions)?;
     let mut tx = identity.db().begin().await?;
-    let done = sqlx::query(
-        "update user_session set revoked_at = $1 where user_session_id = $2 and user_id = $3 \
-         and revoked_at is null and ($4 = '' or application_id = $4)",
+    // An application key may end only sessions its application started or took part in.
+    let found = sqlx::query(
+        "select s.user_session_id from user_session s where s.user_session_id = $1 and s.user_id = $2 \
+         and s.revoked_at is null and ($3 = '' or s.application_id = $3 or exists (select 1 from \
+         session_application p where p.user_session_id = s.user_session_id and p.application_id = $3))",
     )
-    .bind(now.millis())
     .bind(session_id)
     .bind(user_id)
     .bind(principal.application_scope().unwrap_or(""))
-    .execute(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await
-    .context("Failed to revoke a user session")?;
-    if done.rows_affected() == 0 {
+    .context("Failed to find a user session")?;
+    if found.is_none() {
         return Err(Error::NotFound);
     }
+    crate::logout::end_sessions(identity, &mut tx, &[session_id.to_owned()], "revoked", now)
+        .await?;
     audit::commit_with(
         tx,
         &principal.actor(),

@@ -25,6 +25,9 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// `PORTCULLIS_MAIL_FROM`, default `Portcullis <no-reply@localhost>`.
     pub mail_from: String,
+    /// `PORTCULLIS_ALLOW_PRIVATE_OUTBOUND`: let back-channel logout reach private, loopback and
+    /// link-local addresses (tests and local development only).
+    pub allow_private_outbound: bool,
     /// `PORTCULLIS_MASTER_KEY` (32 bytes, base64): seals the signing keys in the database. Without it,
     /// the key file `<data dir>/master.key` (created with mode 0600 on first start). Every replica
     /// needs the same key.
@@ -121,6 +124,9 @@ impl Config {
                 .is_some_and(|v| v == "1" || v == "true"),
             smtp_url: src.var("PORTCULLIS_SMTP_URL").filter(|u| !u.is_empty()),
             master_key: src.var("PORTCULLIS_MASTER_KEY").filter(|k| !k.is_empty()),
+            allow_private_outbound: src
+                .var("PORTCULLIS_ALLOW_PRIVATE_OUTBOUND")
+                .is_some_and(|v| v == "1" || v == "true"),
             mail_from: src
                 .var("PORTCULLIS_MAIL_FROM")
                 .unwrap_or_else(|| "Portcullis <no-reply@localhost>".to_owned()),

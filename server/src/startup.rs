@@ -29,14 +29,7 @@ pub struct Application {
 }
 
 impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let identity = Identity::open(
-            &config.database_url,
-            config.settings.clone(),
-            config.master_key()?,
-        )
-        .await
-        .context("opening the database")?;
+    pub async fn build(mut config: Config) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("binding {}", config.addr))?;
@@ -46,6 +39,15 @@ impl Application {
             .clone()
             .unwrap_or_else(|| format!("http://{local}"))
             .into();
+        // The OpenID issuer is the public URL, exactly as clients see it.
+        config.settings.issuer = public_url.to_string();
+        let identity = Identity::open(
+            &config.database_url,
+            config.settings.clone(),
+            config.master_key()?,
+        )
+        .await
+        .context("opening the database")?;
         let leptos_options = LeptosOptions::builder()
             .output_name("portcullis")
             .site_root(config.site_root.as_str())
@@ -67,6 +69,11 @@ impl Application {
                 std::time::Duration::from_secs(2),
             );
         }
+        crate::backchannel::spawn(
+            state.identity.clone(),
+            state.config.allow_private_outbound,
+            std::time::Duration::from_millis(500),
+        );
         let router = router(state.clone());
         Ok(Self {
             listener,

@@ -25,7 +25,22 @@ pub fn message(code: &str) -> &'static str {
         "invalid_link" => "This link is invalid, expired or already used. Ask for a new one.",
         "sign_up_disabled" => "This application does not allow signing up. Ask for an invitation.",
         "application_disabled" => "This application is not available right now.",
-        "not_found" => "This application does not exist. Check the link you followed.",
+        "not_found" | "invalid_client" => {
+            "This application does not exist. Check the link you followed."
+        }
+        "invalid_redirect_uri" => {
+            "The application asked to send you to an address it has not registered, so we stopped here."
+        }
+        "request_expired" => {
+            "This sign-in request has expired. Go back to the application and start again."
+        }
+        "invalid_request" => "The application sent an incomplete sign-in request.",
+        "invalid_id_token_hint" | "client_mismatch" => {
+            "The application sent a sign-out request we could not verify."
+        }
+        "invalid_post_logout_redirect_uri" => {
+            "The application asked to send you to an address it has not registered after signing out."
+        }
         _ => "Something went wrong on our side. Please try again.",
     }
 }
@@ -115,6 +130,22 @@ fn link(page: &str, app: &HostedAppInfo) -> String {
     format!("/u/{page}?client_id={}", app.client_id)
 }
 
+/// The pending authorization request a sign-in or sign-up continues (`request` in the URL).
+fn hidden_request(request: &str) -> impl IntoView + use<> {
+    (!request.is_empty())
+        .then(|| view! { <input type="hidden" name="request" value=request.to_owned() /> })
+}
+
+/// A link to another hosted page that keeps the pending authorization request.
+fn link_keeping(page: &str, app: &HostedAppInfo, request: &str) -> String {
+    let mut to = link(page, app);
+    if !request.is_empty() {
+        to.push_str("&request=");
+        to.push_str(&crate::components::ui::encode(request));
+    }
+    to
+}
+
 fn password_fields(autocomplete: &'static str) -> impl IntoView {
     view! {
         <div>
@@ -131,16 +162,21 @@ fn password_fields(autocomplete: &'static str) -> impl IntoView {
 
 #[component]
 pub fn SignInPage() -> impl IntoView {
-    with_app(|app| {
-        let (sign_up, forgot) = (link("sign-up", &app), link("forgot-password", &app));
+    let request = param("request");
+    let login_hint = param("login_hint");
+    with_app(move |app| {
+        let request = request.get_untracked();
+        let sign_up = link_keeping("sign-up", &app, &request);
+        let forgot = link("forgot-password", &app);
         view! {
             <Frame title="Sign in" app_name=app.name.clone()>
                 <form method="post" action="/u/auth/sign-in" class="space-y-4">
                     <FormToken />
                     {hidden_client(&app)}
+                    {hidden_request(&request)}
                     <div>
                         <label class=LABEL for="email">"Email"</label>
-                        <input class=INPUT id="email" name="email" type="email" autocomplete="username" required />
+                        <input class=INPUT id="email" name="email" type="email" autocomplete="username" required value=login_hint.get_untracked() />
                     </div>
                     <div>
                         <label class=LABEL for="password">"Password"</label>
@@ -159,16 +195,19 @@ pub fn SignInPage() -> impl IntoView {
 
 #[component]
 pub fn SignUpPage() -> impl IntoView {
-    with_app(|app| {
+    let request = param("request");
+    with_app(move |app| {
         if !app.allow_sign_up {
             return view! { <ErrorCard code="sign_up_disabled".to_owned() /> }.into_any();
         }
-        let sign_in = link("sign-in", &app);
+        let request = request.get_untracked();
+        let sign_in = link_keeping("sign-in", &app, &request);
         view! {
             <Frame title="Create your account" app_name=app.name.clone()>
                 <form method="post" action="/u/auth/sign-up" class="space-y-4">
                     <FormToken />
                     {hidden_client(&app)}
+                    {hidden_request(&request)}
                     <div>
                         <label class=LABEL for="name">"Name"</label>
                         <input class=INPUT id="name" name="name" autocomplete="name" />

@@ -29,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(rotate_secret))
         .routes(routes!(list_keys, create_key))
         .routes(routes!(revoke_key))
+        .routes(routes!(logout_deliveries))
 }
 
 /// `Some(None)` for an explicit `null`, `None` when the field is absent.
@@ -61,6 +62,8 @@ pub struct ApplicationView {
     #[schema(value_type = Object)]
     session_policy: Overrides,
     allow_sign_up: bool,
+    /// ES256 (default) or RS256.
+    id_token_signed_response_alg: String,
     /// Every value in force, each with its `source`: application, environment, default or type.
     #[schema(value_type = Option<Object>)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,6 +98,7 @@ fn view(app: &Application, effective: Option<Effective>) -> ApplicationView {
         return_url: one(&app.return_url),
         session_policy: app.session_policy.clone(),
         allow_sign_up: app.allow_sign_up,
+        id_token_signed_response_alg: app.id_token_alg.as_str().to_owned(),
         effective_session_policy: effective,
         created_by: app.created_by.clone(),
         updated_by: app.updated_by.clone(),
@@ -134,6 +138,8 @@ struct CreateBody {
     session_policy: Option<Map<String, Value>>,
     /// Whether the hosted pages let people sign up themselves (default false).
     allow_sign_up: Option<bool>,
+    /// How ID tokens are signed: ES256 (default) or RS256.
+    id_token_signed_response_alg: Option<String>,
 }
 
 /// Create an application.
@@ -163,6 +169,7 @@ async fn create(
         return_url: body.return_url,
         session_policy: body.session_policy.unwrap_or_default(),
         allow_sign_up: body.allow_sign_up,
+        id_token_alg: body.id_token_signed_response_alg,
     };
     let app =
         applications::create(&state.identity, &principal, &meta, new, Timestamp::now()).await?;
@@ -274,6 +281,8 @@ struct UpdateBody {
     #[schema(value_type = Option<Object>)]
     session_policy: Option<Map<String, Value>>,
     allow_sign_up: Option<bool>,
+    /// ES256 or RS256.
+    id_token_signed_response_alg: Option<String>,
     /// Refused: the type is fixed at creation.
     #[serde(rename = "type")]
     app_type: Option<String>,
@@ -315,6 +324,7 @@ async fn update(
         return_url: body.return_url,
         session_policy: body.session_policy,
         allow_sign_up: body.allow_sign_up,
+        id_token_alg: body.id_token_signed_response_alg,
     };
     let app = applications::update(
         &state.identity,
@@ -627,4 +637,23 @@ async fn revoke_key(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+struct DeliveryList {
+    #[schema(value_type = Vec<Object>)]
+    data: Vec<identity::logout::Delivery>,
+}
+
+/// The application's latest back-channel logout deliveries (pending, delivered or failed), newest
+/// first. Logout tokens themselves are never shown.
+#[utoipa::path(get, path = "/api/v1/applications/{id}/logout-deliveries", tag = "applications",
+    params(("id" = String, Path)), responses((status = 200, body = DeliveryList), (status = 404, body = ErrorBody)))]
+async fn logout_deliveries(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<DeliveryList>, ApiError> {
+    let data = identity::logout::deliveries(&state.identity, &principal, &id, 50).await?;
+    Ok(Json(DeliveryList { data }))
 }

@@ -24,6 +24,7 @@ fn is_plain(path: &str) -> bool {
     path.starts_with("/pkg/")
         || path.starts_with("/.well-known/")
         || path.starts_with("/api/v1/")
+        || path.starts_with("/oauth/")
         || path == "/api/v1"
         || matches!(
             path,
@@ -121,12 +122,12 @@ pub async fn dashboard_edge(
             "csrf_failed",
             "This request did not come from a Portcullis page.",
         );
-        return with_security_headers(res, &nonce, &state);
+        return with_security_headers(res, &nonce, &state, &path);
     }
 
     if is_plain(&path) {
         let res = next.run(req).await;
-        return with_security_headers(res, &nonce, &state);
+        return with_security_headers(res, &nonce, &state, &path);
     }
 
     let session_token = cookie_value(req.headers(), SESSION_COOKIE);
@@ -142,7 +143,7 @@ pub async fn dashboard_edge(
                         "Something went wrong on our side.",
                     )
                         .into_response();
-                    return with_security_headers(res, &nonce, &state);
+                    return with_security_headers(res, &nonce, &state, &path);
                 }
             }
         }
@@ -163,10 +164,10 @@ pub async fn dashboard_edge(
             if session_token.is_some() {
                 append_cookie(&mut res, clear_session_cookie(state.secure_cookies()));
             }
-            return with_security_headers(res, &nonce, &state);
+            return with_security_headers(res, &nonce, &state, &path);
         }
         if current.is_some() && path == "/login" {
-            return with_security_headers(Redirect::to("/").into_response(), &nonce, &state);
+            return with_security_headers(Redirect::to("/").into_response(), &nonce, &state, &path);
         }
     }
 
@@ -190,7 +191,7 @@ pub async fn dashboard_edge(
         res.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    with_security_headers(res, &nonce, &state)
+    with_security_headers(res, &nonce, &state, &path)
 }
 
 pub fn append_cookie(res: &mut Response, cookie: Cookie<'_>) {
@@ -219,11 +220,19 @@ pub fn clear_session_cookie(secure: bool) -> Cookie<'static> {
         .build()
 }
 
-fn with_security_headers(mut res: Response, nonce: &str, state: &AppState) -> Response {
+fn with_security_headers(mut res: Response, nonce: &str, state: &AppState, path: &str) -> Response {
+    // The hosted sign-in forms end in a redirect to the application (the OAuth redirect URI), which
+    // Chromium checks against `form-action`; those pages render only our own forms, so they leave it
+    // out. Everything else keeps forms on our origin.
+    let form_action = if path.starts_with("/u/") {
+        ""
+    } else {
+        " form-action 'self';"
+    };
     let csp = format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
-         img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
-         form-action 'self'; frame-ancestors 'none'"
+         img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none';{form_action} \
+         frame-ancestors 'none'"
     );
     let h = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&csp) {

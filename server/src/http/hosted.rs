@@ -41,6 +41,8 @@ pub struct HostedForm {
     password: String,
     password_confirm: String,
     csrf: String,
+    /// The pending authorization request a sign-in or sign-up continues.
+    request: String,
 }
 
 /// Everything but RFC 3986 unreserved characters is encoded (client IDs and tokens pass unchanged).
@@ -50,7 +52,7 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
-fn enc(v: &str) -> String {
+pub(crate) fn enc(v: &str) -> String {
     utf8_percent_encode(v, QUERY_VALUE).to_string()
 }
 
@@ -69,22 +71,41 @@ fn form_ok(rc: &RequestContext, submitted: &str) -> bool {
     !submitted.is_empty() && identity::secret::constant_time_eq(submitted, &rc.form_token)
 }
 
-fn user_cookie(value: String, max_age_secs: i64, secure: bool) -> Cookie<'static> {
+pub(crate) fn user_cookie(value: String, max_age_secs: i64, secure: bool) -> Cookie<'static> {
     Cookie::build((USER_COOKIE, value))
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(secure)
-        .path("/u")
+        // The authorization endpoint (`/oauth/…`) reads it too: one sign-in session for every app.
+        .path("/")
         .max_age(cookie::time::Duration::seconds(max_age_secs))
         .build()
 }
 
-fn signed_in(state: &AppState, client_id: &str, session: NewUserSession, notice: &str) -> Response {
-    let mut res = Redirect::to(&format!(
-        "/u/continue?client_id={}&notice={notice}",
-        enc(client_id)
-    ))
-    .into_response();
+/// Back to the sign-in or sign-up page with an error, keeping the pending authorization request.
+fn back_keeping(page: &str, form: &HostedForm, client_id: &str, code: &str) -> Response {
+    let mut to = format!("/u/{page}?client_id={}&error={}", enc(client_id), enc(code));
+    if !form.request.is_empty() {
+        to.push_str(&format!("&request={}", enc(&form.request)));
+    }
+    Redirect::to(&to).into_response()
+}
+
+/// Signed in: on to the authorization request that sent the user here, or to the application's
+/// return URL.
+fn signed_in(
+    state: &AppState,
+    client_id: &str,
+    request: &str,
+    session: NewUserSession,
+    notice: &str,
+) -> Response {
+    let to = if request.is_empty() {
+        format!("/u/continue?client_id={}&notice={notice}", enc(client_id))
+    } else {
+        format!("/oauth/authorize/resume?request={}", enc(request))
+    };
+    let mut res = Redirect::to(&to).into_response();
     let max_age = (session.expires_at.millis() - Timestamp::now().millis()) / 1000;
     append_cookie(
         &mut res,
@@ -116,11 +137,11 @@ fn code_of(e: &Error) -> &'static str {
 async fn sign_in(
     State(state): State<AppState>,
     Extension(rc): Extension<RequestContext>,
-    Form(form): Form<HostedForm>,
+    Form(mut form): Form<HostedForm>,
 ) -> Response {
     let page = "sign-in";
     if !form_ok(&rc, &form.csrf) {
-        return back(page, "client_id", &form.client_id, "csrf");
+        return back_keeping(page, &form, &form.client_id, "csrf");
     }
     let now = Timestamp::now();
     let app = match users::hosted_application(&state.identity, &form.client_id).await {
@@ -132,16 +153,16 @@ async fn sign_in(
         &rc.meta,
         &app,
         &form.email,
-        SecretString::from(form.password),
+        SecretString::from(std::mem::take(&mut form.password)),
         now,
     )
     .await;
     state.metrics.sign_in(result.is_ok());
     match result {
-        Ok(session) => signed_in(&state, &app.client_id, session, "signed_in"),
+        Ok(session) => signed_in(&state, &app.client_id, &form.request, session, "signed_in"),
         Err(e) => {
             logged(&e, "sign-in");
-            back(page, "client_id", &app.client_id, code_of(&e))
+            back_keeping(page, &form, &app.client_id, code_of(&e))
         }
     }
 }
@@ -149,14 +170,14 @@ async fn sign_in(
 async fn sign_up(
     State(state): State<AppState>,
     Extension(rc): Extension<RequestContext>,
-    Form(form): Form<HostedForm>,
+    Form(mut form): Form<HostedForm>,
 ) -> Response {
     let page = "sign-up";
     if !form_ok(&rc, &form.csrf) {
-        return back(page, "client_id", &form.client_id, "csrf");
+        return back_keeping(page, &form, &form.client_id, "csrf");
     }
     if form.password != form.password_confirm {
-        return back(page, "client_id", &form.client_id, "password_mismatch");
+        return back_keeping(page, &form, &form.client_id, "password_mismatch");
     }
     let app = match users::hosted_application(&state.identity, &form.client_id).await {
         Ok(app) => app,
@@ -168,15 +189,15 @@ async fn sign_up(
         &app,
         &form.email,
         &form.name,
-        SecretString::from(form.password),
+        SecretString::from(std::mem::take(&mut form.password)),
         Timestamp::now(),
     )
     .await
     {
-        Ok(session) => signed_in(&state, &app.client_id, session, "signed_up"),
+        Ok(session) => signed_in(&state, &app.client_id, &form.request, session, "signed_up"),
         Err(e) => {
             logged(&e, "sign-up");
-            back(page, "client_id", &app.client_id, code_of(&e))
+            back_keeping(page, &form, &app.client_id, code_of(&e))
         }
     }
 }

@@ -222,13 +222,13 @@ async fn audit_events_page_newest_first(backend: Backend) {
         }
     };
     let (seqs, cursor) = page("limit=4".into()).await;
-    // seq 1–3 are written on first start (default application, two signing keys).
-    assert_eq!(seqs, [9, 8, 7, 6]);
+    // seq 1–5 are written on first start (default application, four signing keys).
+    assert_eq!(seqs, [11, 10, 9, 8]);
     let cursor = cursor.expect("cursor");
     let (seqs, next) = page(format!("limit=4&before={cursor}")).await;
-    assert_eq!(seqs, [5, 4, 3, 2]);
+    assert_eq!(seqs, [7, 6, 5, 4]);
     let (seqs, next_cursor) = page(format!("limit=4&before={}", next.expect("cursor"))).await;
-    assert_eq!(seqs, [1]);
+    assert_eq!(seqs, [3, 2, 1]);
     let next = next_cursor;
     assert_eq!(next, None);
 }

@@ -39,9 +39,11 @@ pub enum Backend {
 pub const PASSWORD: &str = "correct horse battery staple";
 
 /// The audit events every environment starts with: the default application and the first two
-/// signing keys (current and next).
-pub const FIRST_START: [&str; 3] = [
+/// signing keys (current and next, ES256 and RS256).
+pub const FIRST_START: [&str; 5] = [
     "application.created",
+    "signing_key.created",
+    "signing_key.created",
     "signing_key.created",
     "signing_key.created",
 ];
@@ -109,6 +111,7 @@ pub async fn spawn_on(database_url: &str, tweak: impl FnOnce(&mut Config)) -> Te
         smtp_url: None,
         master_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned()),
         mail_from: "Portcullis <no-reply@portcullis.test>".to_owned(),
+        allow_private_outbound: true,
         settings: identity::Settings::default(),
     };
     tweak(&mut config);

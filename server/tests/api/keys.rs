@@ -30,12 +30,25 @@ fn verify(token: &str, set: &Value) -> Result<Value, String> {
         .as_array()
         .and_then(|keys| keys.iter().find(|k| k["kid"] == kid.as_str()))
         .ok_or("kid not in the JWKS")?;
-    let key = DecodingKey::from_ec_components(
-        jwk["x"].as_str().unwrap_or_default(),
-        jwk["y"].as_str().unwrap_or_default(),
-    )
-    .map_err(|e| e.to_string())?;
-    let mut validation = Validation::new(Algorithm::ES256);
+    let (key, alg) = if jwk["kty"] == "RSA" {
+        (
+            DecodingKey::from_rsa_components(
+                jwk["n"].as_str().unwrap_or_default(),
+                jwk["e"].as_str().unwrap_or_default(),
+            ),
+            Algorithm::RS256,
+        )
+    } else {
+        (
+            DecodingKey::from_ec_components(
+                jwk["x"].as_str().unwrap_or_default(),
+                jwk["y"].as_str().unwrap_or_default(),
+            ),
+            Algorithm::ES256,
+        )
+    };
+    let key = key.map_err(|e| e.to_string())?;
+    let mut validation = Validation::new(alg);
     validation.validate_aud = false;
     jsonwebtoken::decode::<Value>(token, &key, &validation)
         .map(|d| d.claims)
@@ -46,13 +59,18 @@ async fn the_jwks_verifies_what_portcullis_signs_across_a_rotation(backend: Back
     let app = spawn_app(backend).await;
     let set = jwks(&app).await;
     let keys = set["keys"].as_array().expect("keys");
-    assert_eq!(keys.len(), 2, "current and next: {set}");
+    assert_eq!(keys.len(), 4, "current and next, ES256 and RS256: {set}");
     for k in keys {
-        assert_eq!(
-            (k["kty"].as_str(), k["crv"].as_str(), k["alg"].as_str()),
-            (Some("EC"), Some("P-256"), Some("ES256"))
+        let shape = (k["kty"].as_str(), k["crv"].as_str(), k["alg"].as_str());
+        assert!(
+            shape == (Some("EC"), Some("P-256"), Some("ES256"))
+                || shape == (Some("RSA"), None, Some("RS256")),
+            "{k}"
         );
-        assert!(k.get("d").is_none(), "never the private part");
+        assert!(
+            k.get("d").is_none() && k.get("p").is_none(),
+            "never the private part"
+        );
     }
     let claims = json!({"sub": "user-1", "exp": 4_000_000_000u64});
     let before = identity::keys::sign(&app.identity, "at+jwt", &claims).expect("sign");
@@ -71,7 +89,7 @@ async fn the_jwks_verifies_what_portcullis_signs_across_a_rotation(backend: Back
             .expect("list");
         infos
             .iter()
-            .find(|k| k.status == "next")
+            .find(|k| k.status == "next" && k.alg == "ES256")
             .expect("next")
             .kid
             .clone()
@@ -89,8 +107,8 @@ async fn the_jwks_verifies_what_portcullis_signs_across_a_rotation(backend: Back
     let set = jwks(&app).await;
     assert_eq!(
         set["keys"].as_array().map(Vec::len),
-        Some(3),
-        "next, current, previous"
+        Some(6),
+        "next, current, previous of each algorithm"
     );
     assert!(
         verify(&before, &set).is_ok(),
@@ -106,7 +124,15 @@ async fn the_jwks_verifies_what_portcullis_signs_across_a_rotation(backend: Back
     let mut parts: Vec<String> = after.split('.').map(str::to_owned).collect();
     parts[1] = base64_json(&json!({"sub": "admin", "exp": 4_000_000_000u64}));
     assert!(verify(&parts.join("."), &set).is_err());
-    assert_eq!(app.count_events("signing_key.created").await, 2);
+    // RS256 (for clients that need it) verifies with the published RSA key.
+    let rsa = identity::keys::sign_as(&app.identity, identity::keys::Alg::RS256, "JWT", &claims)
+        .expect("sign");
+    assert_eq!(
+        jsonwebtoken::decode_header(&rsa).expect("h").alg,
+        Algorithm::RS256
+    );
+    assert!(verify(&rsa, &set).is_ok());
+    assert_eq!(app.count_events("signing_key.created").await, 4);
     assert_eq!(app.count_events("signing_key.rotated").await, 1);
 }
 
@@ -150,6 +176,7 @@ async fn private_keys_are_sealed_with_the_master_key(backend: Backend) {
         trust_proxy: false,
         smtp_url: None,
         mail_from: "x <x@example.com>".to_owned(),
+        allow_private_outbound: true,
         master_key: None,
         settings: identity::Settings::default(),
     };

@@ -12,6 +12,7 @@ mod audit;
 mod csrf;
 mod keys;
 mod mail;
+mod oidc;
 mod openapi;
 mod ops;
 mod replicas;
