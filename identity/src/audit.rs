@@ -362,23 +362,15 @@ pub(crate) async fn commit_with(
     tx.commit().await.context(context)
 }
 
-/// Appends `entry` inside `tx`. The caller commits; the event exists exactly when the change does.
-pub async fn append(
-    tx: &mut Tx,
+/// The row for `entry` at `seq`, hashed onto `prev_hash`.
+fn new_record(
+    seq: i64,
+    prev_hash: String,
     actor: &Actor,
     meta: &RequestMeta,
     entry: Entry,
     now: Timestamp,
-) -> Result<()> {
-    let head = sqlx::query(
-        "update audit_head set seq = seq + 1 where audit_head_id = 1 returning seq, hash",
-    )
-    .fetch_one(&mut **tx)
-    .await
-    .context("Failed to lock the audit chain head")?;
-    let seq: i64 = head.try_get("seq").context("audit_head.seq")?;
-    let prev_hash: String = head.try_get("hash").context("audit_head.hash")?;
-
+) -> (Record, String) {
     let (actor_type, actor_id, actor_label) = actor.parts();
     let detail_text = entry.detail.to_string();
     let mut record = Record {
@@ -403,7 +395,10 @@ pub async fn append(
         hash: String::new(),
     };
     record.hash = row_hash(&record, &detail_text);
+    (record, detail_text)
+}
 
+async fn insert_record(tx: &mut Tx, record: &Record, detail_text: &str) -> Result<()> {
     sqlx::query(
         "insert into audit_event (seq, event_id, event, outcome, actor_type, actor_id, actor_label, \
          target_type, target_id, ip, user_agent, request_id, detail, created_at, prev_hash, hash) \
@@ -421,13 +416,35 @@ pub async fn append(
     .bind(&record.ip)
     .bind(&record.user_agent)
     .bind(&record.request_id)
-    .bind(&detail_text)
+    .bind(detail_text)
     .bind(record.created_at.millis())
     .bind(&record.prev_hash)
     .bind(&record.hash)
     .execute(&mut **tx)
     .await
-    .context("Failed to write an audit event")?;
+    .map(|_| ())
+    .context("Failed to write an audit event")
+}
+
+/// Appends `entry` inside `tx`. The caller commits; the event exists exactly when the change does.
+pub async fn append(
+    tx: &mut Tx,
+    actor: &Actor,
+    meta: &RequestMeta,
+    entry: Entry,
+    now: Timestamp,
+) -> Result<()> {
+    let head = sqlx::query(
+        "update audit_head set seq = seq + 1 where audit_head_id = 1 returning seq, hash",
+    )
+    .fetch_one(&mut **tx)
+    .await
+    .context("Failed to lock the audit chain head")?;
+    let seq: i64 = head.try_get("seq").context("audit_head.seq")?;
+    let prev_hash: String = head.try_get("hash").context("audit_head.hash")?;
+
+    let (record, detail_text) = new_record(seq, prev_hash, actor, meta, entry, now);
+    insert_record(tx, &record, &detail_text).await?;
 
     sqlx::query("update audit_head set hash = $1 where audit_head_id = 1")
         .bind(&record.hash)
@@ -510,9 +527,29 @@ impl Batcher {
 
 async fn write_batch(db: &crate::db::Db, batch: &[Queued]) -> Result<()> {
     let mut tx = db.begin().await?;
-    for q in batch {
-        append(&mut tx, &q.actor, &q.meta, q.entry.clone(), q.now).await?;
+    // One head update reserves the whole batch's sequence numbers; the rows chain in memory.
+    let n = i64::try_from(batch.len()).unwrap_or(i64::MAX);
+    let head = sqlx::query(
+        "update audit_head set seq = seq + $1 where audit_head_id = 1 returning seq, hash",
+    )
+    .bind(n)
+    .fetch_one(&mut *tx)
+    .await
+    .context("Failed to lock the audit chain head")?;
+    let last: i64 = head.try_get("seq").context("audit_head.seq")?;
+    let mut prev_hash: String = head.try_get("hash").context("audit_head.hash")?;
+    for (i, q) in batch.iter().enumerate() {
+        let seq = last - n + 1 + i64::try_from(i).unwrap_or(0);
+        let (record, detail_text) =
+            new_record(seq, prev_hash, &q.actor, &q.meta, q.entry.clone(), q.now);
+        insert_record(&mut tx, &record, &detail_text).await?;
+        prev_hash = record.hash;
     }
+    sqlx::query("update audit_head set hash = $1 where audit_head_id = 1")
+        .bind(&prev_hash)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to advance the audit chain head")?;
     tx.commit()
         .await
         .context("Failed to commit a batch of audit events")

@@ -891,8 +891,28 @@ async fn client_credentials_is_for_machines_with_a_valid_secret(backend: Backend
         )
         .await;
     assert!(secrets["data"][0]["last_used_at"].is_string(), "{secrets}");
-    // Every issuance is audited (group-committed before the answer).
-    assert_eq!(app.count_events("token.issued").await, 2);
+    // Every issuance is audited (group-committed before the answer), concurrent ones too.
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let (url, id, secret) = (app.url.clone(), m2m.client_id.clone(), m2m.secret.clone());
+            tokio::spawn(async move {
+                reqwest::Client::new()
+                    .post(format!("{url}/oauth/token"))
+                    .basic_auth(id, secret)
+                    .form(&[("grant_type", "client_credentials")])
+                    .send()
+                    .await
+                    .expect("token")
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.expect("join"), 200);
+    }
+    assert_eq!(app.count_events("token.issued").await, 42);
+    app.assert_chain_intact().await;
     // A revoked secret stops working at once on this replica.
     let (_, list) = api
         .send(
