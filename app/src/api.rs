@@ -4,6 +4,7 @@
 pub mod applications;
 pub mod audit;
 pub mod hosted;
+pub mod keys;
 pub mod session;
 pub mod staff;
 pub mod users;

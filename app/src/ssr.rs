@@ -569,6 +569,7 @@ pub async fn user_detail(id: &str) -> Result<UserDetail, AppError> {
             .map(|s| SessionRow {
                 id: s.id,
                 application: s.application_name.unwrap_or_else(|| "—".to_owned()),
+                used_by: s.applications.join(", "),
                 ip: s.ip.unwrap_or_default(),
                 created_at: s.created_at.rfc3339(),
                 last_seen_at: s.last_seen_at.rfc3339(),

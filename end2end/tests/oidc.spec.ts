@@ -2,7 +2,7 @@ import { test, expect, Page } from '@playwright/test';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import * as client from 'openid-client';
-import { portcullis, watchConsole } from './support';
+import { ensureStaff, portcullis, signIn, waitForHydration, watchConsole } from './support';
 
 // A relying party we did not write — panva's openid-client — signs a user in through Portcullis:
 // discovery, authorization code + PKCE (S256) with state and nonce through the hosted sign-in page,
@@ -238,5 +238,28 @@ test('openid-client signs in with code + PKCE, refreshes, revokes and logs out',
   );
   expect(silentErr).toBeInstanceOf(client.AuthorizationResponseError);
   expect((silentErr as client.AuthorizationResponseError).error).toBe('login_required');
+  expect(errors).toEqual([]);
+});
+
+test('an owner rotates the signing keys from Settings and the JWKS follows', async ({ page, request }) => {
+  const email = 'keys-owner@e2e.test';
+  const password = 'rotate the keys please';
+  ensureStaff(email, 'owner', password);
+  const errors = watchConsole(page);
+  const before = (await (await request.get('/.well-known/jwks.json')).json()).keys.map((k: any) => k.kid);
+  await signIn(page, email, password);
+  await page.goto('/settings');
+  await waitForHydration(page);
+  const table = page.getByTestId('signing-keys');
+  await expect(table.locator('tr[data-status="current"]')).toHaveCount(2); // ES256 and RS256
+  const nextKids = await table.locator('tr[data-status="next"] td:first-child').allTextContents();
+  await page.getByRole('button', { name: 'Rotate keys' }).click();
+  await expect(page.getByText('Keys rotated.')).toBeVisible();
+  await expect(table.locator('tr[data-status="previous"]')).toHaveCount(2);
+  const current = await table.locator('tr[data-status="current"] td:first-child').allTextContents();
+  expect(current.sort()).toEqual(nextKids.sort());
+  const after = (await (await request.get('/.well-known/jwks.json')).json()).keys.map((k: any) => k.kid);
+  for (const kid of before) expect(after).toContain(kid); // the old current keys still verify
+  expect(after.length).toBe(before.length + 2);
   expect(errors).toEqual([]);
 });

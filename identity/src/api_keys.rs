@@ -113,7 +113,7 @@ pub async fn authenticate(
     .bind(now.millis())
     .bind(&api_key_id)
     .bind(now.millis() - 60_000)
-    .execute(identity.db().pool())
+    .execute(identity.db().writer())
     .await
     .context("Failed to record API key use")?;
     Ok(Some(Principal {

@@ -277,7 +277,7 @@ pub async fn authenticate(
     .bind(now.millis())
     .bind(ip)
     .bind(&api_key_id)
-    .execute(identity.db().pool())
+    .execute(identity.db().writer())
     .await
     .context("Failed to record application API key use")?;
     let scopes: String = row.try_get("scopes").context("app_api_key.scopes")?;

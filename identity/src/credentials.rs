@@ -317,7 +317,7 @@ pub async fn authenticate_client(
     sqlx::query("update client_secret set last_used_at = $1 where client_secret_id = $2")
         .bind(now.millis())
         .bind(&secret_id)
-        .execute(identity.db().pool())
+        .execute(identity.db().writer())
         .await
         .context("Failed to record a secret's use")?;
     let app = applications::find(&mut *identity.db().connection().await?, &app_id).await?;

@@ -22,6 +22,11 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: AnyPool,
+    /// Where write transactions run. On SQLite one connection, so writers queue in-process (FIFO,
+    /// async) instead of meeting SQLite's busy handler, which backs off by sleeping up to 100 ms
+    /// at a time; readers keep `pool` (WAL lets them read while a write runs). On PostgreSQL the
+    /// same pool.
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -44,34 +49,49 @@ impl Db {
             ));
         };
 
-        let pool = match backend {
+        let (pool, writer) = match backend {
             Backend::Sqlite => {
                 let url = sqlite_url(url)?;
-                AnyPoolOptions::new()
-                    .max_connections(8)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            use sqlx::Executor;
-                            conn.execute("pragma journal_mode = wal").await?;
-                            conn.execute("pragma synchronous = normal").await?;
-                            conn.execute("pragma busy_timeout = 10000").await?;
-                            conn.execute("pragma foreign_keys = on").await?;
-                            Ok(())
+                let options = |max| {
+                    AnyPoolOptions::new()
+                        .max_connections(max)
+                        .acquire_timeout(Duration::from_secs(10))
+                        .after_connect(|conn, _meta| {
+                            Box::pin(async move {
+                                use sqlx::Executor;
+                                conn.execute("pragma journal_mode = wal").await?;
+                                conn.execute("pragma synchronous = normal").await?;
+                                conn.execute("pragma busy_timeout = 10000").await?;
+                                conn.execute("pragma foreign_keys = on").await?;
+                                Ok(())
+                            })
                         })
-                    })
+                };
+                let readers = options(8)
                     .connect(&url)
                     .await
-                    .context("Failed to open the SQLite database")?
+                    .context("Failed to open the SQLite database")?;
+                let writer = options(1)
+                    .connect(&url)
+                    .await
+                    .context("Failed to open the SQLite database")?;
+                (readers, writer)
             }
-            Backend::Postgres => AnyPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
-                .await
-                .context("Failed to connect to PostgreSQL")?,
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await
+                    .context("Failed to connect to PostgreSQL")?;
+                (pool.clone(), pool)
+            }
         };
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            writer,
+            backend,
+        })
     }
 
     pub async fn migrate(&self) -> Result<()> {
@@ -98,8 +118,8 @@ impl Db {
     /// PostgreSQL serialises where it matters through row locks (see `audit::append`).
     pub async fn begin(&self) -> Result<Tx> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("begin immediate").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => self.writer.begin_with("begin immediate").await,
+            Backend::Postgres => self.writer.begin().await,
         }
         .context("Failed to start a database transaction")
     }
@@ -120,8 +140,14 @@ impl Db {
             .context("Database did not answer")
     }
 
+    /// For single write statements outside a transaction (they queue with the transactions).
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 

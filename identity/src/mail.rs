@@ -102,7 +102,7 @@ pub async fn claim(identity: &Identity, id: &str, now: Timestamp) -> Result<bool
     )
     .bind(now.millis())
     .bind(id)
-    .execute(identity.db().pool())
+    .execute(identity.db().writer())
     .await
     .map(|r| r.rows_affected() == 1)
     .context("Failed to claim a message")
@@ -136,7 +136,7 @@ pub async fn mark(
         .bind(id),
     };
     query
-        .execute(identity.db().pool())
+        .execute(identity.db().writer())
         .await
         .map(|_| ())
         .context("Failed to record a delivery")

@@ -26,7 +26,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -270,7 +270,7 @@ async fn check_secret(
         sqlx::query("update client_secret set last_used_at = $1 where client_secret_id = $2")
             .bind(now.millis())
             .bind(&secret_id)
-            .execute(identity.db().pool())
+            .execute(identity.db().writer())
             .await
             .context("Failed to record a secret's use")?;
     }
@@ -587,7 +587,7 @@ async fn decide(
         if let Some((request_id, _)) = &resumed {
             sqlx::query("delete from authorization_request where request_id = $1")
                 .bind(request_id)
-                .execute(identity.db().pool())
+                .execute(identity.db().writer())
                 .await
                 .context("Failed to finish an authorization request")?;
         }
@@ -609,7 +609,7 @@ async fn decide(
             let id = random_token();
             sqlx::query("delete from authorization_request where expires_at <= $1")
                 .bind(now.millis())
-                .execute(identity.db().pool())
+                .execute(identity.db().writer())
                 .await
                 .context("Failed to prune authorization requests")?;
             sqlx::query(
@@ -621,7 +621,7 @@ async fn decide(
             .bind(serde_json::to_string(&checked).context("Failed to encode a request")?)
             .bind(now.millis())
             .bind(now.plus_secs(REQUEST_TTL_SECS).millis())
-            .execute(identity.db().pool())
+            .execute(identity.db().writer())
             .await
             .context("Failed to store an authorization request")?;
             id
@@ -885,7 +885,7 @@ async fn revoke_family(tx: &mut Tx, family_id: &str, reason: &str, now: Timestam
 
 /// The user's roles and their permissions in this application only.
 async fn roles_in(
-    tx: &mut Tx,
+    conn: &mut AnyConnection,
     user_id: &str,
     application_id: &str,
 ) -> Result<(Vec<String>, Vec<String>)> {
@@ -895,7 +895,7 @@ async fn roles_in(
     )
     .bind(user_id)
     .bind(application_id)
-    .fetch_all(&mut **tx)
+    .fetch_all(conn)
     .await
     .context("Failed to read a user's roles")?;
     let mut roles = Vec::new();
@@ -931,7 +931,7 @@ struct Issued {
 /// the policy allows one.
 async fn issue_user_tokens(
     identity: &Identity,
-    tx: &mut Tx,
+    conn: &mut AnyConnection,
     client: &Client,
     family: &Family,
     nonce: Option<&str>,
@@ -940,7 +940,7 @@ async fn issue_user_tokens(
 ) -> Result<Issued> {
     let issuer = identity.settings().issuer.clone();
     let policy = &client.policy;
-    let (roles, permissions) = roles_in(tx, &family.user.id, &client.app.id).await?;
+    let (roles, permissions) = roles_in(conn, &family.user.id, &client.app.id).await?;
     let iat = now.millis() / 1000;
     let access_ttl = policy.access_token_ttl_secs.value;
     let jti = family_jti(&family.id);
@@ -989,24 +989,7 @@ async fn issue_user_tokens(
     } else {
         None
     };
-    let refresh_token = if with_refresh {
-        let token = random_token();
-        let idle = now
-            .plus_secs(policy.refresh_idle_ttl_secs.value)
-            .millis()
-            .min(family.expires_at);
-        sqlx::query("insert into refresh_token (token_hash, family_id, created_at, expires_at) values ($1, $2, $3, $4)")
-            .bind(token_hash(&token))
-            .bind(&family.id)
-            .bind(now.millis())
-            .bind(idle)
-            .execute(&mut **tx)
-            .await
-            .context("Failed to store a refresh token")?;
-        Some(token)
-    } else {
-        None
-    };
+    let refresh_token = with_refresh.then(random_token);
     Ok(Issued {
         response: TokenResponse {
             access_token,
@@ -1018,6 +1001,33 @@ async fn issue_user_tokens(
         },
         jti,
     })
+}
+
+/// Stores the refresh token `issue_user_tokens` minted (if any), idle-limited by the policy and
+/// never past the family's absolute end.
+async fn store_refresh(
+    tx: &mut Tx,
+    client: &Client,
+    family: &Family,
+    token: Option<&str>,
+    now: Timestamp,
+) -> Result<()> {
+    let Some(token) = token else { return Ok(()) };
+    let idle = now
+        .plus_secs(client.policy.refresh_idle_ttl_secs.value)
+        .millis()
+        .min(family.expires_at);
+    sqlx::query(
+        "insert into refresh_token (token_hash, family_id, created_at, expires_at) values ($1, $2, $3, $4)",
+    )
+    .bind(token_hash(token))
+    .bind(&family.id)
+    .bind(now.millis())
+    .bind(idle)
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+    .context("Failed to store a refresh token")
 }
 
 fn user_actor(user: &User) -> Actor {
@@ -1176,6 +1186,14 @@ async fn code_grant(
         now,
     )
     .await?;
+    store_refresh(
+        &mut tx,
+        client,
+        &family,
+        issued.response.refresh_token.as_deref(),
+        now,
+    )
+    .await?;
     audit::commit_with(
         tx,
         &user_actor(&family.user),
@@ -1225,6 +1243,39 @@ async fn check_code(
     Ok(Ok(()))
 }
 
+/// A refresh token was presented again after it rotated: the whole family is revoked.
+async fn refresh_reused(
+    identity: &Identity,
+    client: &Client,
+    family_id: &str,
+    user_id: &str,
+    meta: &RequestMeta,
+    now: Timestamp,
+) -> OResult<TokenResponse> {
+    let mut tx = identity.db().begin().await?;
+    revoke_family(&mut tx, family_id, "refresh_reuse", now).await?;
+    audit::commit_with(
+        tx,
+        &client_actor(client),
+        meta,
+        Entry::failure(
+            Event::TokenReuseDetected,
+            Some(Target::user(user_id)),
+            json!({ "kind": "refresh_token", "application_id": client.app.id,
+                    "client_id": client.app.client_id, "family_id": family_id }),
+        ),
+        now,
+        "Failed to commit a refresh reuse",
+    )
+    .await?;
+    Err(OAuthError::invalid_grant(REFRESH_BAD))
+}
+
+const REFRESH_BAD: &str = "The refresh token is invalid, expired or revoked.";
+
+/// Reads, checks and signs without the write lock; then one short transaction claims the token
+/// (a conditional update: of two concurrent uses exactly one wins, the other counts as reuse),
+/// stores its successor and the audit event.
 async fn refresh_grant(
     identity: &Identity,
     client: &Client,
@@ -1232,7 +1283,7 @@ async fn refresh_grant(
     meta: &RequestMeta,
     now: Timestamp,
 ) -> OResult<TokenResponse> {
-    const BAD: &str = "The refresh token is invalid, expired or revoked.";
+    const BAD: &str = REFRESH_BAD;
     let Some(token) = request.refresh_token.filter(|t| !t.is_empty()) else {
         return Err(OAuthError::new(
             "invalid_request",
@@ -1240,14 +1291,14 @@ async fn refresh_grant(
         ));
     };
     let hash = token_hash(&token);
-    let mut tx = identity.db().begin().await?;
+    let mut conn = identity.db().connection().await?;
     let row = sqlx::query(
         "select r.family_id, r.expires_at as idle_expires_at, r.used_at, f.application_id, f.user_id, \
          f.user_session_id, f.scope, f.auth_time, f.expires_at, f.revoked_at \
          from refresh_token r join token_family f on f.family_id = r.family_id where r.token_hash = $1",
     )
     .bind(&hash)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await
     .context("Failed to read a refresh token")?;
     let Some(row) = row else {
@@ -1269,22 +1320,8 @@ async fn refresh_grant(
         .try_get("revoked_at")
         .context("token_family.revoked_at")?;
     if used.is_some() && revoked.is_none() {
-        revoke_family(&mut tx, &family_id, "refresh_reuse", now).await?;
-        audit::commit_with(
-            tx,
-            &client_actor(client),
-            meta,
-            Entry::failure(
-                Event::TokenReuseDetected,
-                Some(Target::user(&user_id)),
-                json!({ "kind": "refresh_token", "application_id": client.app.id,
-                        "client_id": client.app.client_id, "family_id": family_id }),
-            ),
-            now,
-            "Failed to commit a refresh reuse",
-        )
-        .await?;
-        return Err(OAuthError::invalid_grant(BAD));
+        drop(conn);
+        return refresh_reused(identity, client, &family_id, &user_id, meta, now).await;
     }
     let idle: i64 = row
         .try_get("idle_expires_at")
@@ -1313,35 +1350,11 @@ async fn refresh_grant(
                 .join(" ")
         }
     };
-    let user = users::find(&mut tx, &user_id).await?;
+    let user = users::find(&mut conn, &user_id).await?;
     if user.status != UserStatus::Active {
         return Err(OAuthError::invalid_grant(BAD));
     }
     let rotate = client.policy.refresh_rotation.value;
-    if rotate {
-        let claimed = sqlx::query(
-            "update refresh_token set used_at = $1 where token_hash = $2 and used_at is null",
-        )
-        .bind(now.millis())
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await
-        .context("Failed to rotate a refresh token")?;
-        if claimed.rows_affected() != 1 {
-            return Err(OAuthError::invalid_grant(BAD));
-        }
-    } else {
-        let idle = now
-            .plus_secs(client.policy.refresh_idle_ttl_secs.value)
-            .millis()
-            .min(absolute);
-        sqlx::query("update refresh_token set expires_at = $1 where token_hash = $2")
-            .bind(idle)
-            .bind(&hash)
-            .execute(&mut *tx)
-            .await
-            .context("Failed to extend a refresh token")?;
-    }
     let family = Family {
         id: family_id,
         user,
@@ -1352,7 +1365,64 @@ async fn refresh_grant(
         auth_time: row.try_get("auth_time").context("token_family.auth_time")?,
         expires_at: absolute,
     };
-    let issued = issue_user_tokens(identity, &mut tx, client, &family, None, rotate, now).await?;
+    let issued = issue_user_tokens(identity, &mut conn, client, &family, None, rotate, now).await?;
+    drop(conn);
+
+    let mut tx = identity.db().begin().await?;
+    if rotate {
+        // Claimed only while unused and the family is live (it may have been revoked meanwhile).
+        let claimed = sqlx::query(
+            "update refresh_token set used_at = $1 where token_hash = $2 and used_at is null \
+             and exists (select 1 from token_family f where f.family_id = refresh_token.family_id \
+             and f.revoked_at is null)",
+        )
+        .bind(now.millis())
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to rotate a refresh token")?;
+        if claimed.rows_affected() != 1 {
+            drop(tx);
+            // Used by a concurrent request in the meantime: that is reuse too.
+            let again: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
+                "select r.used_at, f.revoked_at from refresh_token r \
+                 join token_family f on f.family_id = r.family_id where r.token_hash = $1",
+            )
+            .bind(&hash)
+            .fetch_optional(identity.db().pool())
+            .await
+            .context("Failed to re-read a refresh token")?;
+            if let Some((Some(_), None)) = again {
+                return refresh_reused(identity, client, &family.id, &user_id, meta, now).await;
+            }
+            return Err(OAuthError::invalid_grant(BAD));
+        }
+    } else {
+        let idle = now
+            .plus_secs(client.policy.refresh_idle_ttl_secs.value)
+            .millis()
+            .min(absolute);
+        let extended = sqlx::query(
+            "update refresh_token set expires_at = $1 where token_hash = $2 and exists (select 1 \
+             from token_family f where f.family_id = refresh_token.family_id and f.revoked_at is null)",
+        )
+        .bind(idle)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await
+        .context("Failed to extend a refresh token")?;
+        if extended.rows_affected() != 1 {
+            return Err(OAuthError::invalid_grant(BAD));
+        }
+    }
+    store_refresh(
+        &mut tx,
+        client,
+        &family,
+        issued.response.refresh_token.as_deref(),
+        now,
+    )
+    .await?;
     audit::commit_with(
         tx,
         &user_actor(&family.user),

@@ -276,7 +276,7 @@ pub async fn authenticate(
         sqlx::query("update staff_session set last_seen_at = $1 where staff_session_id = $2")
             .bind(now.millis())
             .bind(&session_id)
-            .execute(identity.db().pool())
+            .execute(identity.db().writer())
             .await
             .context("Failed to refresh a staff session")?;
     }

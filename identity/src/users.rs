@@ -20,6 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::{AnyConnection, Row};
+use std::collections::HashMap;
 
 /// A password-reset link lives 30 minutes; an invitation 7 days.
 pub const RESET_SECS: i64 = 30 * 60;
@@ -1159,9 +1160,12 @@ pub struct SessionInfo {
     pub created_at: Timestamp,
     pub last_seen_at: Timestamp,
     pub expires_at: Timestamp,
+    /// The applications this session signed the user in to (single sign-on), by name.
+    pub applications: Vec<String>,
 }
 
-/// The user's live sessions, newest first; an application key sees only its application's.
+/// The user's live sessions, newest first; an application key sees only those its application
+/// started or took part in.
 pub async fn sessions(
     identity: &Identity,
     principal: &Principal,
@@ -1174,7 +1178,8 @@ pub async fn sessions(
          s.created_at, s.last_seen_at, s.expires_at from user_session s \
          left join application a on a.application_id = s.application_id \
          where s.user_id = $1 and s.revoked_at is null and s.expires_at > $2 \
-         and ($3 = '' or s.application_id = $3) order by s.created_at desc",
+         and ($3 = '' or s.application_id = $3 or exists (select 1 from session_application p \
+         where p.user_session_id = s.user_session_id and p.application_id = $3)) order by s.created_at desc",
     )
     .bind(user_id)
     .bind(now.millis())
@@ -1182,6 +1187,25 @@ pub async fn sessions(
     .fetch_all(identity.db().pool())
     .await
     .context("Failed to list user sessions")?;
+    let mut used: HashMap<String, Vec<String>> = HashMap::new();
+    for r in sqlx::query(
+        "select p.user_session_id, a.name from session_application p \
+         join application a on a.application_id = p.application_id \
+         join user_session s on s.user_session_id = p.user_session_id \
+         where s.user_id = $1 and s.revoked_at is null order by p.first_at",
+    )
+    .bind(user_id)
+    .fetch_all(identity.db().pool())
+    .await
+    .context("Failed to list sessions' applications")?
+    {
+        used.entry(
+            r.try_get("user_session_id")
+                .context("session_application.id")?,
+        )
+        .or_default()
+        .push(r.try_get("name").context("application.name")?);
+    }
     rows.iter()
         .map(|r| {
             let ms = |c: &'static str| -> Result<Timestamp> {
@@ -1198,6 +1222,12 @@ pub async fn sessions(
                 created_at: ms("created_at")?,
                 last_seen_at: ms("last_seen_at")?,
                 expires_at: ms("expires_at")?,
+                applications: used
+                    .remove(
+                        &r.try_get::<String, _>("user_session_id")
+                            .context("user_session.id")?,
+                    )
+                    .unwrap_or_default(),
             })
         })
         .collect()

@@ -47,6 +47,8 @@ pub struct MembershipRow {
 pub struct SessionRow {
     pub id: String,
     pub application: String,
+    /// The applications it signed the user in to.
+    pub used_by: String,
     pub ip: String,
     pub created_at: String,
     pub last_seen_at: String,

@@ -1,8 +1,10 @@
-//! Settings: environment-wide defaults. Today the default session policy, which every application
-//! inherits value by value unless it overrides it. Owners change it; operators and auditors read it.
+//! Settings: environment-wide defaults — the default session policy, which every application inherits
+//! value by value unless it overrides it — the token signing keys, and the mail outbox. Owners change
+//! them; operators and auditors read.
 
 use crate::api::Viewer;
 use crate::api::applications::{UpdateEnvironmentPolicy, environment_policy};
+use crate::api::keys::{RotateSigningKeys, signing_keys};
 use crate::components::layout::with_me;
 use crate::components::ui::{Alert, BUTTON, CARD, PageHeader, Toast, notify_on_success};
 use crate::pages::application::PolicyFields;
@@ -16,6 +18,7 @@ pub fn SettingsPage() -> impl IntoView {
         <PageHeader title="Settings" subtitle="Defaults for the whole environment." />
         {with_me(|me| view! {
             <PolicySection me=me.clone() />
+            <KeysSection csrf=me.csrf.clone() />
             {me.can_view_outbox.then(|| view! { <OutboxSection /> })}
         })}
     }
@@ -53,6 +56,66 @@ fn PolicySection(me: Viewer) -> impl IntoView {
                 }}
             </Suspense>
             {move || error.get().filter(|e| e.field.is_none()).map(|e| view! { <div class="mt-4"><Alert message=e.message /></div> })}
+        </section>
+        <Toast message=toast.into() />
+    }
+}
+
+/// The signing keys: what the JWKS publishes, and rotation from the dashboard (owners).
+#[component]
+fn KeysSection(csrf: String) -> impl IntoView {
+    let rotate = ServerAction::<RotateSigningKeys>::new();
+    let keys = Resource::new(move || rotate.version().get(), |_| signing_keys());
+    let toast = RwSignal::new(None::<String>);
+    notify_on_success(
+        rotate,
+        toast,
+        "Keys rotated. The next key signs now; the previous one still verifies.",
+    );
+    let error = Signal::derive(move || rotate.value().get().and_then(|r| r.err()));
+    view! {
+        <section class=format!("{CARD} mt-6") aria-labelledby="keys-heading">
+            <h2 id="keys-heading" class="text-lg font-semibold">"Signing keys"</h2>
+            <p class="mb-4 mt-1 text-sm text-slate-600 dark:text-slate-400">
+                "Every token is signed with a current key (ES256, or RS256 for applications that ask for it). The JWKS publishes the next key before it signs and the previous one until the tokens it signed expire. Private keys are sealed with the master key and never shown."
+            </p>
+            <Suspense fallback=|| view! { <p class="text-sm">"Loading…"</p> }>
+                {move || {
+                    let csrf = csrf.clone();
+                    Suspend::new(async move {
+                        match keys.await {
+                            Err(e) => view! { <Alert message=e.message /> }.into_any(),
+                            Ok(list) => view! {
+                                <table class="w-full text-left text-sm" data-testid="signing-keys">
+                                    <thead><tr class="text-xs uppercase text-slate-500">
+                                        <th class="py-1">"Key ID"</th><th>"Algorithm"</th><th>"Status"</th><th>"Created"</th><th>"Signing since"</th>
+                                    </tr></thead>
+                                    <tbody>
+                                        {list.keys.into_iter().map(|k| {
+                                            let status = k.status.clone();
+                                            view! {
+                                            <tr class="border-t border-slate-200 dark:border-slate-700" data-status=status>
+                                                <td class="py-1 font-mono text-xs">{k.kid}</td>
+                                                <td>{k.alg}</td>
+                                                <td>{k.status}</td>
+                                                <td>{k.created_at}</td>
+                                                <td>{k.activated_at.unwrap_or_default()}</td>
+                                            </tr>
+                                        }}).collect_view()}
+                                    </tbody>
+                                </table>
+                                {list.can_rotate.then(|| view! {
+                                    <ActionForm action=rotate attr:class="mt-4">
+                                        <input type="hidden" name="csrf" value=csrf />
+                                        <button type="submit" class=BUTTON>"Rotate keys"</button>
+                                    </ActionForm>
+                                })}
+                            }.into_any(),
+                        }
+                    })
+                }}
+            </Suspense>
+            {move || error.get().map(|e| view! { <div class="mt-4"><Alert message=e.message /></div> })}
         </section>
         <Toast message=toast.into() />
     }

@@ -430,7 +430,10 @@ fn UserDetailView(d: UserDetail, a: Actions, csrf: String) -> impl IntoView {
                         let (csrf, uid, sid) = (csrf.get_value(), uid.get_value(), s.id.clone());
                         view! {
                             <li class="flex items-center justify-between gap-2">
-                                <span>{s.application.clone()}" · "{s.ip.clone()}" · since "{s.created_at.clone()}</span>
+                                <span>
+                                    {s.application.clone()}" · "{s.ip.clone()}" · since "{s.created_at.clone()}
+                                    {(!s.used_by.is_empty()).then(|| view! { <span class="block text-xs text-slate-500">"Signed in to: "{s.used_by.clone()}</span> })}
+                                </span>
                                 {d.can_revoke.then(|| view! {
                                     <ActionForm action=a.revoke_session>
                                         <input type="hidden" name="csrf" value=csrf />

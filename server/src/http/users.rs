@@ -252,6 +252,8 @@ struct SessionView {
     created_at: String,
     last_seen_at: String,
     expires_at: String,
+    /// The applications this session signed the user in to (single sign-on).
+    applications: Vec<String>,
 }
 
 fn session_view(s: &SessionInfo) -> SessionView {
@@ -264,6 +266,7 @@ fn session_view(s: &SessionInfo) -> SessionView {
         created_at: s.created_at.rfc3339(),
         last_seen_at: s.last_seen_at.rfc3339(),
         expires_at: s.expires_at.rfc3339(),
+        applications: s.applications.clone(),
     }
 }
 

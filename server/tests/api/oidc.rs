@@ -999,7 +999,7 @@ async fn one_sign_in_serves_every_application_and_prompt_rules_hold(backend: Bac
         query_of(&location(&res)).get("error").map(String::as_str),
         Some("login_required")
     );
-    // Sessions are listed per user with the applications they served.
+    // Sessions are listed per user with the applications they served (the first one: A and B).
     let (_, sessions) = api
         .send(
             Method::GET,
@@ -1007,10 +1007,11 @@ async fn one_sign_in_serves_every_application_and_prompt_rules_hold(backend: Bac
             None,
         )
         .await;
-    assert!(
-        sessions["data"].as_array().is_some_and(|s| !s.is_empty()),
-        "{sessions}"
-    );
+    let first = sessions["data"]
+        .as_array()
+        .and_then(|s| s.last())
+        .expect("a session");
+    assert_eq!(first["applications"], json!(["A", "B"]), "{sessions}");
 }
 
 async fn introspect(app: &TestApp, who: &Client, token: &str) -> (u16, Value) {
