@@ -136,6 +136,8 @@ pub struct Application {
     pub allow_sign_up: bool,
     /// How this application's ID tokens are signed (`id_token_signed_response_alg`).
     pub id_token_alg: crate::keys::Alg,
+    /// The scopes a machine-to-machine application may request (client_credentials).
+    pub allowed_scopes: Vec<String>,
     pub created_by: Option<String>,
     pub updated_by: Option<String>,
     pub created_at: Timestamp,
@@ -158,6 +160,7 @@ pub struct NewApplication {
     pub session_policy: Map<String, Value>,
     pub allow_sign_up: Option<bool>,
     pub id_token_alg: Option<String>,
+    pub allowed_scopes: Option<Vec<String>>,
 }
 
 /// A change; absent fields stay as they are. For the single URIs, `Some(None)` or an empty string
@@ -177,6 +180,37 @@ pub struct Change {
     pub session_policy: Option<Map<String, Value>>,
     pub allow_sign_up: Option<bool>,
     pub id_token_alg: Option<String>,
+    pub allowed_scopes: Option<Vec<String>>,
+}
+
+/// Scope values for machine clients: 1–100 printable characters without spaces, quotes or
+/// backslashes (RFC 6749 §3.3), at most 50, machine-to-machine applications only.
+fn parse_scopes(app_type: AppType, input: &[String]) -> Result<Vec<String>> {
+    if !input.is_empty() && app_type != AppType::M2m {
+        return Err(Error::invalid(
+            "allowed_scopes",
+            "scopes_m2m_only",
+            "Only machine-to-machine applications have scopes to request; users' apps use OpenID scopes.",
+        ));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for s in input {
+        let s = s.trim();
+        let ok = (1..=100).contains(&s.len())
+            && s.bytes()
+                .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\');
+        if !ok || input.len() > 50 {
+            return Err(Error::invalid(
+                "allowed_scopes",
+                "invalid_scope",
+                "Scopes are up to 50 values of 1–100 printable characters without spaces or quotes.",
+            ));
+        }
+        if !out.iter().any(|o| o == s) {
+            out.push(s.to_owned());
+        }
+    }
+    Ok(out)
 }
 
 fn parse_name(input: &str) -> Result<String> {
@@ -206,7 +240,7 @@ fn parse_description(input: &str) -> Result<String> {
 const COLUMNS: &str = "application_id, name, description, app_type, client_id, status, is_default, \
      redirect_uris, post_logout_redirect_uris, default_redirect_uri, initiate_login_uri, \
      backchannel_logout_uri, return_url, session_policy, allow_sign_up, created_by, updated_by, created_at, \
-     updated_at, id_token_alg";
+     updated_at, id_token_alg, allowed_scopes";
 
 fn uris_from_db(text: &str) -> Vec<RedirectUri> {
     serde_json::from_str::<Vec<String>>(text)
@@ -272,6 +306,11 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<Application> {
             &row.try_get::<String, _>("id_token_alg")
                 .context("application.id_token_alg")?,
         )?,
+        allowed_scopes: serde_json::from_str(
+            &row.try_get::<String, _>("allowed_scopes")
+                .context("application.allowed_scopes")?,
+        )
+        .unwrap_or_default(),
         created_by: row
             .try_get("created_by")
             .context("application.created_by")?,
@@ -294,8 +333,8 @@ async fn insert(tx: &mut Tx, app: &Application) -> Result<()> {
         "insert into application (application_id, name, description, app_type, client_id, status, is_default, \
          redirect_uris, post_logout_redirect_uris, default_redirect_uri, initiate_login_uri, \
          backchannel_logout_uri, return_url, session_policy, allow_sign_up, created_by, updated_by, created_at, \
-         updated_at, name_lower, id_token_alg) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+         updated_at, name_lower, id_token_alg, allowed_scopes) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
     )
     .bind(&app.id)
     .bind(&app.name)
@@ -318,6 +357,7 @@ async fn insert(tx: &mut Tx, app: &Application) -> Result<()> {
     .bind(app.updated_at.millis())
     .bind(app.name.to_lowercase())
     .bind(app.id_token_alg.as_str())
+    .bind(json!(app.allowed_scopes).to_string())
     .execute(&mut **tx)
     .await
     .map(|_| ())
@@ -347,12 +387,14 @@ fn summary(app: &Application) -> Value {
         "backchannel_logout_uri": app.backchannel_logout_uri, "return_url": app.return_url,
         "session_policy": app.session_policy, "allow_sign_up": app.allow_sign_up,
         "id_token_signed_response_alg": app.id_token_alg.as_str(),
+        "allowed_scopes": app.allowed_scopes,
     })
 }
 
 /// Keys of `summary` an update may change.
-const CHANGEABLE: [&str; 12] = [
+const CHANGEABLE: [&str; 13] = [
     "allow_sign_up",
+    "allowed_scopes",
     "id_token_signed_response_alg",
     "name",
     "description",
@@ -459,6 +501,7 @@ pub async fn create(
             Some(a) => crate::keys::Alg::parse(a)?,
             None => crate::keys::Alg::ES256,
         },
+        allowed_scopes: parse_scopes(app_type, new.allowed_scopes.as_deref().unwrap_or_default())?,
         created_by: Some(principal.actor_id()),
         updated_by: Some(principal.actor_id()),
         created_at: now,
@@ -523,6 +566,7 @@ pub async fn ensure_default(identity: &Identity, now: Timestamp) -> Result<()> {
         session_policy: Overrides::default(),
         allow_sign_up: false,
         id_token_alg: crate::keys::Alg::ES256,
+        allowed_scopes: Vec::new(),
         created_by: None,
         updated_by: None,
         created_at: now,
@@ -587,6 +631,7 @@ pub async fn seed(identity: &Identity, count: usize, now: Timestamp) -> Result<(
                 session_policy: Overrides::default(),
                 allow_sign_up: n % 4 != 3,
                 id_token_alg: crate::keys::Alg::ES256,
+                allowed_scopes: Vec::new(),
                 created_by: None,
                 updated_by: None,
                 created_at: now.plus_secs(n as i64 / 100),
@@ -1030,6 +1075,9 @@ pub async fn update(
     if let Some(alg) = &change.id_token_alg {
         after.id_token_alg = crate::keys::Alg::parse(alg)?;
     }
+    if let Some(scopes) = &change.allowed_scopes {
+        after.allowed_scopes = parse_scopes(t, scopes)?;
+    }
     if let Some(patch) = &change.session_policy {
         after.session_policy = before.session_policy.merge(patch)?;
         let env = settings::session_policy_on(&mut tx).await?;
@@ -1049,7 +1097,8 @@ pub async fn update(
         "update application set name = $1, description = $2, status = $3, redirect_uris = $4, \
          post_logout_redirect_uris = $5, default_redirect_uri = $6, initiate_login_uri = $7, \
          backchannel_logout_uri = $8, return_url = $9, session_policy = $10, updated_by = $11, \
-         updated_at = $12, allow_sign_up = $14, name_lower = $15, id_token_alg = $16 where application_id = $13",
+         updated_at = $12, allow_sign_up = $14, name_lower = $15, id_token_alg = $16, \
+         allowed_scopes = $17 where application_id = $13",
     )
     .bind(&after.name)
     .bind(&after.description)
@@ -1067,6 +1116,7 @@ pub async fn update(
     .bind(i64::from(after.allow_sign_up))
     .bind(after.name.to_lowercase())
     .bind(after.id_token_alg.as_str())
+    .bind(json!(after.allowed_scopes).to_string())
     .execute(&mut *tx)
     .await;
     if before.status == Status::Active && after.status == Status::Disabled {

@@ -350,7 +350,7 @@ pub(crate) async fn ensure(identity: &Identity, now: Timestamp) -> Result<()> {
 }
 
 /// Reads every published key and parses the private part of the current one.
-pub(crate) async fn reload(identity: &Identity) -> Result<()> {
+pub async fn reload(identity: &Identity) -> Result<()> {
     let rows = sqlx::query(
         "select kid, alg, status, public_jwk, private_key from signing_key \
          where status in ('next', 'current', 'previous') order by created_at desc",

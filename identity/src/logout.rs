@@ -207,8 +207,8 @@ async fn queue_logouts(
     Ok(())
 }
 
-/// A logout token to deliver.
-#[derive(Clone, Debug)]
+/// A logout token to deliver. (No `Debug`: it carries the token.)
+#[derive(Clone)]
 pub struct Due {
     pub id: String,
     pub application_id: String,

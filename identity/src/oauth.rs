@@ -155,8 +155,9 @@ pub async fn client(
     Ok(Some(c))
 }
 
-/// How a client presented itself at the token, revocation or introspection endpoint.
-#[derive(Clone, Debug, Default)]
+/// How a client presented itself at the token, revocation or introspection endpoint. (No `Debug`:
+/// it carries the secret.)
+#[derive(Clone, Default)]
 pub struct ClientAuth {
     /// From HTTP Basic (`client_secret_basic`), already form-decoded.
     pub basic: Option<(String, String)>,
@@ -321,11 +322,13 @@ pub enum Authorization {
     ErrorPage { code: &'static str },
     /// Back to the client (a code, or an error), with `state` and `iss`.
     Redirect(String),
-    /// The user must sign in first; the hosted page resumes `request_id` afterwards.
+    /// The user must sign in first; the hosted page resumes `request_id` afterwards. `binding`
+    /// (new requests only) goes into the browser's `pc_authz` cookie: only that browser may resume.
     SignIn {
         client_id: String,
         request_id: String,
         login_hint: Option<String>,
+        binding: Option<String>,
     },
 }
 
@@ -585,11 +588,17 @@ async fn decide(
     };
     if let (true, Some(s)) = (usable, session) {
         if let Some((request_id, _)) = &resumed {
-            sqlx::query("delete from authorization_request where request_id = $1")
+            // Single use: of two parallel resumes, one gets the code.
+            let done = sqlx::query("delete from authorization_request where request_id = $1")
                 .bind(request_id)
                 .execute(identity.db().writer())
                 .await
                 .context("Failed to finish an authorization request")?;
+            if done.rows_affected() != 1 {
+                return Ok(Authorization::ErrorPage {
+                    code: "request_expired",
+                });
+            }
         }
         return issue_code(identity, client, &checked, &s, meta, now).await;
     }
@@ -603,47 +612,54 @@ async fn decide(
             "The user is not signed in.",
         ));
     }
-    let request_id = match resumed {
-        Some((id, _)) => id,
+    let (request_id, binding) = match resumed {
+        Some((id, _)) => (id, None),
         None => {
             let id = random_token();
+            let binding = random_token();
             sqlx::query("delete from authorization_request where expires_at <= $1")
                 .bind(now.millis())
                 .execute(identity.db().writer())
                 .await
                 .context("Failed to prune authorization requests")?;
             sqlx::query(
-                "insert into authorization_request (request_id, application_id, params, created_at, expires_at) \
-                 values ($1, $2, $3, $4, $5)",
+                "insert into authorization_request (request_id, application_id, params, created_at, \
+                 expires_at, binding_hash) values ($1, $2, $3, $4, $5, $6)",
             )
             .bind(&id)
             .bind(&client.app.id)
             .bind(serde_json::to_string(&checked).context("Failed to encode a request")?)
             .bind(now.millis())
             .bind(now.plus_secs(REQUEST_TTL_SECS).millis())
+            .bind(token_hash(&binding))
             .execute(identity.db().writer())
             .await
             .context("Failed to store an authorization request")?;
-            id
+            (id, Some(binding))
         }
     };
     Ok(Authorization::SignIn {
         client_id: client.app.client_id.clone(),
         request_id,
         login_hint: checked.login_hint,
+        binding,
     })
 }
 
-/// After signing in on the hosted pages: continues the pending request `request_id`.
+/// After signing in on the hosted pages: continues the pending request `request_id`, in the browser
+/// that started it (`binding`, from its `pc_authz` cookie) and for the application whose page the
+/// user signed in on (`client_id`).
 pub async fn resume(
     identity: &Identity,
     request_id: &str,
+    binding: Option<&str>,
+    signed_in_for: Option<&str>,
     session_token: Option<&str>,
     meta: &RequestMeta,
     now: Timestamp,
 ) -> Result<Authorization> {
     let row = sqlx::query(
-        "select r.params, r.created_at, a.client_id from authorization_request r \
+        "select r.params, r.created_at, r.binding_hash, a.client_id from authorization_request r \
          join application a on a.application_id = r.application_id \
          where r.request_id = $1 and r.expires_at > $2",
     )
@@ -666,6 +682,15 @@ pub async fn resume(
             .context("authorization_request.created_at")?,
     );
     let client_id: String = row.try_get("client_id").context("application.client_id")?;
+    let bound: String = row
+        .try_get("binding_hash")
+        .context("authorization_request.binding_hash")?;
+    let same_browser = binding.is_some_and(|b| constant_time_eq(&token_hash(b), &bound));
+    if !same_browser || signed_in_for.is_some_and(|c| c != client_id) {
+        return Ok(Authorization::ErrorPage {
+            code: "request_other_browser",
+        });
+    }
     let Some(client) = client(identity, &client_id, now).await? else {
         return Ok(Authorization::ErrorPage {
             code: "invalid_client",
@@ -741,7 +766,8 @@ async fn issue_code(
     .execute(&mut *tx)
     .await
     .context("Failed to record a session's application")?;
-    sqlx::query("delete from authorization_code where expires_at <= $1 and used_at is null and created_at <= $1")
+    // Used codes stay a day so a late replay is still recognised (and revokes); then they go.
+    sqlx::query("delete from authorization_code where expires_at <= $1")
         .bind(now.minus_secs(24 * 60 * 60).millis())
         .execute(&mut *tx)
         .await
@@ -777,8 +803,8 @@ async fn issue_code(
 
 // ---- Tokens ----
 
-/// The token endpoint's form body.
-#[derive(Clone, Debug, Default, Deserialize)]
+/// The token endpoint's form body. (No `Debug`: it carries codes, verifiers and secrets.)
+#[derive(Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct TokenRequest {
     pub grant_type: Option<String>,
@@ -1044,6 +1070,48 @@ fn client_actor(client: &Client) -> Actor {
     }
 }
 
+/// A code used a second time: whatever its first use produced is revoked, and the attempt audited.
+async fn code_replayed(
+    identity: &Identity,
+    client: &Client,
+    code: &str,
+    user_id: &str,
+    meta: &RequestMeta,
+    now: Timestamp,
+) -> OResult<TokenResponse> {
+    let mut tx = identity.db().begin().await?;
+    let family: Option<String> =
+        sqlx::query("select family_id from authorization_code where code_hash = $1")
+            .bind(token_hash(code))
+            .fetch_optional(&mut *tx)
+            .await
+            .context("Failed to read a code")?
+            .map(|r| r.try_get("family_id"))
+            .transpose()
+            .context("authorization_code.family_id")?
+            .flatten();
+    if let Some(f) = &family {
+        revoke_family(&mut tx, f, "code_replay", now).await?;
+    }
+    audit::commit_with(
+        tx,
+        &client_actor(client),
+        meta,
+        Entry::failure(
+            Event::TokenReuseDetected,
+            Some(Target::user(user_id)),
+            json!({ "kind": "authorization_code", "application_id": client.app.id,
+                    "client_id": client.app.client_id, "family_id": family }),
+        ),
+        now,
+        "Failed to commit a code replay",
+    )
+    .await?;
+    Err(OAuthError::invalid_grant(
+        "The authorization code is invalid, expired or already used.",
+    ))
+}
+
 async fn code_grant(
     identity: &Identity,
     client: &Client,
@@ -1079,26 +1147,8 @@ async fn code_grant(
     }
     let user_id = get_s("user_id")?;
     if get_i("used_at")?.is_some() {
-        // A replayed code: whatever the first use produced is revoked.
-        let family = get_o("family_id")?;
-        if let Some(f) = &family {
-            revoke_family(&mut tx, f, "code_replay", now).await?;
-        }
-        audit::commit_with(
-            tx,
-            &client_actor(client),
-            meta,
-            Entry::failure(
-                Event::TokenReuseDetected,
-                Some(Target::user(&user_id)),
-                json!({ "kind": "authorization_code", "application_id": client.app.id,
-                        "client_id": client.app.client_id, "family_id": family }),
-            ),
-            now,
-            "Failed to commit a code replay",
-        )
-        .await?;
-        return Err(OAuthError::invalid_grant(BAD_CODE));
+        drop(tx);
+        return code_replayed(identity, client, &code, &user_id, meta, now).await;
     }
     if get_i("expires_at")?.unwrap_or(0) <= now.millis() {
         return Err(OAuthError::invalid_grant(BAD_CODE));
@@ -1113,7 +1163,9 @@ async fn code_grant(
     .await
     .context("Failed to use an authorization code")?;
     if claimed.rows_affected() != 1 {
-        return Err(OAuthError::invalid_grant(BAD_CODE));
+        // Redeemed by a concurrent request in the meantime (PostgreSQL): a replay as well.
+        drop(tx);
+        return code_replayed(identity, client, &code, &user_id, meta, now).await;
     }
     let verdict = check_code(&mut tx, &request.redirect_uri, &request.code_verifier, &row).await?;
     if let Err(e) = verdict {
@@ -1122,16 +1174,18 @@ async fn code_grant(
     }
     let user = users::find(&mut tx, &user_id).await?;
     let session_id = get_s("user_session_id")?;
-    let session_live: Option<i64> =
-        sqlx::query("select revoked_at from user_session where user_session_id = $1")
-            .bind(&session_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .context("Failed to read a session")?
-            .map(|r| r.try_get::<Option<i64>, _>("revoked_at"))
-            .transpose()
-            .context("user_session.revoked_at")?
-            .map(|revoked| revoked.unwrap_or(0));
+    let session_live: Option<i64> = sqlx::query(
+        "select revoked_at from user_session where user_session_id = $1 and expires_at > $2",
+    )
+    .bind(&session_id)
+    .bind(now.millis())
+    .fetch_optional(&mut *tx)
+    .await
+    .context("Failed to read a session")?
+    .map(|r| r.try_get::<Option<i64>, _>("revoked_at"))
+    .transpose()
+    .context("user_session.revoked_at")?
+    .map(|revoked| revoked.unwrap_or(0));
     if user.status != UserStatus::Active || session_live != Some(0) {
         tx.commit().await.context("Failed to burn a code")?;
         return Err(OAuthError::invalid_grant(
@@ -1467,8 +1521,20 @@ async fn client_credentials(
             "client_credentials is for machine-to-machine applications only.",
         ));
     }
-    let Some(scope) = parse_m2m_scope(request.scope.as_deref()) else {
+    let Some(asked) = parse_m2m_scope(request.scope.as_deref()) else {
         return Err(OAuthError::new("invalid_scope", "Malformed scope."));
+    };
+    // Only what the operator allowed this application; no scope asked means all of it.
+    let allowed = &client.app.allowed_scopes;
+    let scope = if asked.is_empty() {
+        allowed.join(" ")
+    } else if asked.split(' ').all(|s| allowed.iter().any(|a| a == s)) {
+        asked
+    } else {
+        return Err(OAuthError::new(
+            "invalid_scope",
+            "The application is not allowed this scope.",
+        ));
     };
     let iat = now.millis() / 1000;
     let ttl = client.policy.access_token_ttl_secs.value;
@@ -1795,10 +1861,12 @@ pub enum EndSession {
     ErrorPage { code: &'static str },
     /// No proof of who asks: the user confirms on the hosted sign-out page.
     Confirm { client_id: Option<String> },
-    /// Signed out; go here (the client's post-logout URI with `state`, or the signed-out page).
+    /// Signed out (`ended`: this browser's session ended; otherwise there was none); go here (the
+    /// client's post-logout URI with `state`, or the signed-out page).
     Done {
         redirect: Option<String>,
         client_id: Option<String>,
+        ended: bool,
     },
 }
 
@@ -1810,7 +1878,10 @@ pub async fn end_session(
     now: Timestamp,
 ) -> Result<EndSession> {
     let hint = match params.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
-        Some(h) => match verify_jwt(identity, h, None, false) {
+        // An ID token of ours (not an access or logout token); it may have expired.
+        Some(h) => match verify_jwt(identity, h, Some("JWT"), false).filter(|c| {
+            c.get("client_id").is_none() && c.get("scope").is_none() && c.get("events").is_none()
+        }) {
             Some(claims) => Some(claims),
             None => {
                 return Ok(EndSession::ErrorPage {
@@ -1879,58 +1950,41 @@ pub async fn end_session(
         return Ok(EndSession::Done {
             redirect,
             client_id,
+            ended: false,
         });
     };
+    // Only this browser's session, and only when it is the hinted user's (and the hinted session).
     let sub = hint["sub"].as_str().unwrap_or_default();
-    let mut ended = Vec::new();
-    if let Some(sid) = hint["sid"].as_str() {
-        ended.push(sid.to_owned());
-    }
-    if let Some(s) = current.as_ref().filter(|s| s.user.id == sub) {
-        ended.push(s.id.clone());
+    let Some(current) = current else {
+        return Ok(EndSession::Done {
+            redirect,
+            client_id,
+            ended: false,
+        });
+    };
+    if current.user.id != sub || hint["sid"].as_str().is_some_and(|sid| sid != current.id) {
+        return Ok(EndSession::Confirm { client_id });
     }
     let mut tx = identity.db().begin().await?;
-    // Only the hinted user's own sessions.
-    let mut owned = Vec::new();
-    for sid in ended {
-        let row = sqlx::query("select user_id from user_session where user_session_id = $1")
-            .bind(&sid)
-            .fetch_optional(&mut *tx)
-            .await
-            .context("Failed to read a session")?;
-        if let Some(r) = row
-            && r.try_get::<String, _>("user_id")
-                .context("user_session.user_id")?
-                == sub
-            && !owned.contains(&sid)
-        {
-            owned.push(sid);
-        }
-    }
-    let n = crate::logout::end_sessions(identity, &mut tx, &owned, "rp_logout", now).await?;
-    if n > 0 {
-        audit::commit_with(
-            tx,
-            &Actor::User {
-                id: sub.to_owned(),
-                email: hint["email"].as_str().unwrap_or_default().to_owned(),
-            },
-            meta,
-            Entry::success(
-                Event::UserSignedOut,
-                Some(Target::user(sub)),
-                json!({ "session_ids": owned, "client_id": client_id, "method": "rp_initiated" }),
-            ),
-            now,
-            "Failed to commit a logout",
-        )
-        .await?;
-    } else {
-        tx.commit().await.context("Failed to commit a logout")?;
-    }
+    let ids = [current.id.clone()];
+    crate::logout::end_sessions(identity, &mut tx, &ids, "rp_logout", now).await?;
+    audit::commit_with(
+        tx,
+        &user_actor(&current.user),
+        meta,
+        Entry::success(
+            Event::UserSignedOut,
+            Some(Target::user(sub)),
+            json!({ "session_id": current.id, "client_id": client_id, "method": "rp_initiated" }),
+        ),
+        now,
+        "Failed to commit a logout",
+    )
+    .await?;
     Ok(EndSession::Done {
         redirect,
         client_id,
+        ended: true,
     })
 }
 

@@ -7,7 +7,10 @@ create table authorization_request (
     application_id text not null references application (application_id) on delete cascade,
     params         text not null,
     created_at     bigint not null,
-    expires_at     bigint not null
+    expires_at     bigint not null,
+    -- SHA-256 of the random value in the browser's pc_authz cookie: only the browser that started
+    -- the request can finish it.
+    binding_hash   text not null
 );
 create index authorization_request_expiry_idx on authorization_request (expires_at);
 
@@ -91,3 +94,5 @@ create index logout_delivery_app_idx on logout_delivery (application_id, created
 
 -- How the ID tokens of an application are signed (some clients only know RS256).
 alter table application add column id_token_alg text not null default 'ES256';
+-- The scopes a machine-to-machine application may ask for with client_credentials (JSON array).
+alter table application add column allowed_scopes text not null default '[]';

@@ -37,6 +37,8 @@ fn client(allow_private: bool) -> reqwest::Result<reqwest::Client> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy would resolve the name itself, past the address guard.
+        .no_proxy()
         .timeout(Duration::from_secs(5))
         .connect_timeout(Duration::from_secs(3))
         .user_agent("Portcullis back-channel logout")
@@ -148,6 +150,11 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (s[0] & 0xfe00) == 0xfc00 // unique local
                 || (s[0] & 0xffc0) == 0xfe80 // link-local
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+                || s[0] == 0x2002 // 6to4 (embeds an IPv4 address)
+                || (s[0] == 0x2001 && s[1] == 0) // Teredo
+                || (s[0] == 0x0100 && s[1..4] == [0, 0, 0]) // discard-only
+                || s[..6] == [0, 0, 0, 0, 0, 0] // IPv4-compatible ::a.b.c.d
                 || (s[0] == 0x0064 && s[1] == 0xff9b)) // NAT64 (may reach IPv4 private space)
         }
     }
@@ -201,6 +208,10 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "64:ff9b::a00:1",
+            "::127.0.0.1",
+            "2002:7f00:1::",
+            "2001::1",
+            "fec0::1",
         ] {
             assert!(
                 !is_public(private.parse().expect("ip")),

@@ -69,6 +69,17 @@ impl Application {
                 std::time::Duration::from_secs(2),
             );
         }
+        // Rotations made elsewhere (another replica, the CLI) reach this one within a minute; the
+        // JWKS publishes each next key from the rotation before, so verifiers already know it.
+        let keys_of = state.identity.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                if let Err(e) = identity::keys::reload(&keys_of).await {
+                    tracing::warn!(error = %app::ssr::error_chain(&e), "reloading signing keys failed");
+                }
+            }
+        });
         crate::backchannel::spawn(
             state.identity.clone(),
             state.config.allow_private_outbound,

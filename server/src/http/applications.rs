@@ -64,6 +64,8 @@ pub struct ApplicationView {
     allow_sign_up: bool,
     /// ES256 (default) or RS256.
     id_token_signed_response_alg: String,
+    /// m2m only: the scopes client_credentials may grant.
+    allowed_scopes: Vec<String>,
     /// Every value in force, each with its `source`: application, environment, default or type.
     #[schema(value_type = Option<Object>)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -99,6 +101,7 @@ fn view(app: &Application, effective: Option<Effective>) -> ApplicationView {
         session_policy: app.session_policy.clone(),
         allow_sign_up: app.allow_sign_up,
         id_token_signed_response_alg: app.id_token_alg.as_str().to_owned(),
+        allowed_scopes: app.allowed_scopes.clone(),
         effective_session_policy: effective,
         created_by: app.created_by.clone(),
         updated_by: app.updated_by.clone(),
@@ -140,6 +143,8 @@ struct CreateBody {
     allow_sign_up: Option<bool>,
     /// How ID tokens are signed: ES256 (default) or RS256.
     id_token_signed_response_alg: Option<String>,
+    /// m2m only: the scopes client_credentials may grant (default none).
+    allowed_scopes: Option<Vec<String>>,
 }
 
 /// Create an application.
@@ -170,6 +175,7 @@ async fn create(
         session_policy: body.session_policy.unwrap_or_default(),
         allow_sign_up: body.allow_sign_up,
         id_token_alg: body.id_token_signed_response_alg,
+        allowed_scopes: body.allowed_scopes,
     };
     let app =
         applications::create(&state.identity, &principal, &meta, new, Timestamp::now()).await?;
@@ -283,6 +289,8 @@ struct UpdateBody {
     allow_sign_up: Option<bool>,
     /// ES256 or RS256.
     id_token_signed_response_alg: Option<String>,
+    /// m2m only: the scopes client_credentials may grant.
+    allowed_scopes: Option<Vec<String>>,
     /// Refused: the type is fixed at creation.
     #[serde(rename = "type")]
     app_type: Option<String>,
@@ -325,6 +333,7 @@ async fn update(
         session_policy: body.session_policy,
         allow_sign_up: body.allow_sign_up,
         id_token_alg: body.id_token_signed_response_alg,
+        allowed_scopes: body.allowed_scopes,
     };
     let app = applications::update(
         &state.identity,

@@ -93,6 +93,14 @@ fn back_keeping(page: &str, form: &HostedForm, client_id: &str, code: &str) -> R
 
 /// Signed in: on to the authorization request that sent the user here, or to the application's
 /// return URL.
+/// Clears the sign-in session cookie, and the one earlier versions set on `Path=/u`.
+pub(crate) fn clear_user_cookies(res: &mut Response, secure: bool) {
+    append_cookie(res, user_cookie(String::new(), 0, secure));
+    let mut legacy = user_cookie(String::new(), 0, secure);
+    legacy.set_path("/u");
+    append_cookie(res, legacy);
+}
+
 fn signed_in(
     state: &AppState,
     client_id: &str,
@@ -103,10 +111,17 @@ fn signed_in(
     let to = if request.is_empty() {
         format!("/u/continue?client_id={}&notice={notice}", enc(client_id))
     } else {
-        format!("/oauth/authorize/resume?request={}", enc(request))
+        format!(
+            "/oauth/authorize/resume?request={}&client_id={}",
+            enc(request),
+            enc(client_id)
+        )
     };
     let mut res = Redirect::to(&to).into_response();
     let max_age = (session.expires_at.millis() - Timestamp::now().millis()) / 1000;
+    let mut legacy = user_cookie(String::new(), 0, state.secure_cookies());
+    legacy.set_path("/u");
+    append_cookie(&mut res, legacy);
     append_cookie(
         &mut res,
         user_cookie(
@@ -317,9 +332,6 @@ async fn sign_out(
     }
     let mut res =
         Redirect::to(&format!("/u/signed-out?client_id={}", enc(&form.client_id))).into_response();
-    append_cookie(
-        &mut res,
-        user_cookie(String::new(), 0, state.secure_cookies()),
-    );
+    clear_user_cookies(&mut res, state.secure_cookies());
     res
 }

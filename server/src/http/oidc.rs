@@ -110,7 +110,20 @@ fn redirect(status: StatusCode, location: &str) -> Response {
     no_store(res)
 }
 
-fn answer(result: identity::Result<Authorization>, status: StatusCode) -> Response {
+/// Binds a pending authorization request to the browser that started it.
+const AUTHZ_COOKIE: &str = "pc_authz";
+
+fn authz_cookie(value: String, secure: bool) -> cookie::Cookie<'static> {
+    cookie::Cookie::build((AUTHZ_COOKIE, value))
+        .http_only(true)
+        .same_site(cookie::SameSite::Lax)
+        .secure(secure)
+        .path("/oauth/")
+        .max_age(cookie::time::Duration::seconds(oauth::REQUEST_TTL_SECS))
+        .build()
+}
+
+fn answer(result: identity::Result<Authorization>, status: StatusCode, secure: bool) -> Response {
     match result {
         Ok(Authorization::Redirect(to)) => redirect(status, &to),
         Ok(Authorization::ErrorPage { code }) => {
@@ -120,6 +133,7 @@ fn answer(result: identity::Result<Authorization>, status: StatusCode) -> Respon
             client_id,
             request_id,
             login_hint,
+            binding,
         }) => {
             let mut to = format!(
                 "/u/sign-in?client_id={}&request={}",
@@ -129,7 +143,11 @@ fn answer(result: identity::Result<Authorization>, status: StatusCode) -> Respon
             if let Some(h) = login_hint {
                 to.push_str(&format!("&login_hint={}", enc(&h)));
             }
-            redirect(status, &to)
+            let mut res = redirect(status, &to);
+            if let Some(binding) = binding {
+                super::edge::append_cookie(&mut res, authz_cookie(binding, secure));
+            }
+            res
         }
         Err(e) => {
             tracing::error!(error = %app::ssr::error_chain(&e), "authorization failed");
@@ -154,7 +172,7 @@ async fn authorize(
         Timestamp::now(),
     )
     .await;
-    answer(result, status)
+    answer(result, status, state.secure_cookies())
 }
 
 async fn authorize_get(
@@ -184,6 +202,8 @@ async fn authorize_post(
 #[derive(Deserialize)]
 struct ResumeQuery {
     request: String,
+    /// The application whose hosted page the user signed in on.
+    client_id: Option<String>,
 }
 
 /// Where the hosted sign-in page sends the browser after signing in.
@@ -197,15 +217,18 @@ async fn resume(
         return redirect(StatusCode::SEE_OTHER, "/u/error?error=invalid_request");
     };
     let cookie = cookie_value(&headers, USER_COOKIE);
+    let binding = cookie_value(&headers, AUTHZ_COOKIE);
     let result = oauth::resume(
         &state.identity,
         &q.request,
+        binding.as_deref(),
+        q.client_id.as_deref(),
         cookie.as_deref(),
         &meta,
         Timestamp::now(),
     )
     .await;
-    answer(result, StatusCode::SEE_OTHER)
+    answer(result, StatusCode::SEE_OTHER, state.secure_cookies())
 }
 
 // ---- Token, revocation, introspection ----
@@ -236,7 +259,13 @@ fn basic_auth(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthErro
         description: "Malformed client authentication.",
         status: 401,
     };
-    let Some(encoded) = value.to_str().ok().and_then(|v| v.strip_prefix("Basic ")) else {
+    let Some(encoded) = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .map(|(_, rest)| rest)
+    else {
         return Err(bad);
     };
     let decoded = base64::engine::general_purpose::STANDARD
@@ -471,13 +500,13 @@ async fn logout(
         Ok(EndSession::Done {
             redirect: to,
             client_id,
+            ended,
         }) => {
             let to = to.unwrap_or_else(|| format!("/u/signed-out{}", client_query(&client_id)));
             let mut res = redirect(status, &to);
-            super::edge::append_cookie(
-                &mut res,
-                super::hosted::user_cookie(String::new(), 0, state.secure_cookies()),
-            );
+            if ended {
+                super::hosted::clear_user_cookies(&mut res, state.secure_cookies());
+            }
             res
         }
         Err(e) => {

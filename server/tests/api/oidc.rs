@@ -372,6 +372,10 @@ async fn code_flow_with_pkce_issues_tokens_that_follow_the_application(backend: 
     assert_eq!(res.status(), 302);
     let to = location(&res);
     assert!(to.contains("login_hint=ada%40example.com"), "{to}");
+    // The pending request belongs to this browser: another one cannot finish it.
+    let thief = app.new_browser();
+    let stolen = sign_in_at(&thief, &to, "ada@example.com").await;
+    assert_eq!(stolen, "/u/error?error=request_other_browser");
     let html = browser.get(&to).await.text().await.expect("page");
     assert!(
         html.contains("value=\"ada@example.com\""),
@@ -770,7 +774,8 @@ async fn client_credentials_is_for_machines_with_a_valid_secret(backend: Backend
         &api,
         "Billing",
         "m2m",
-        json!({"session_policy": {"access_token_ttl_secs": 120}}),
+        json!({"session_policy": {"access_token_ttl_secs": 120},
+               "allowed_scopes": ["invoices:read", "invoices:write"]}),
     )
     .await;
     let web = client(&api, "Web", "web", json!({})).await;
@@ -804,14 +809,36 @@ async fn client_credentials_is_for_machines_with_a_valid_secret(backend: Backend
         (at["sub"].as_str(), at["scope"].as_str()),
         (Some(m2m.client_id.as_str()), Some("invoices:read"))
     );
-    let (status, _) = post_form(
+    // No scope asked: everything the operator allowed; a scope it did not allow: refused.
+    let (status, t) = post_form(
         &app,
         "/oauth/token",
         &m2m,
         &[("grant_type", "client_credentials")],
     )
     .await;
-    assert_eq!(status, 200);
+    assert_eq!(
+        (status, t["scope"].as_str()),
+        (200, Some("invoices:read invoices:write"))
+    );
+    let (status, e) = post_form(
+        &app,
+        "/oauth/token",
+        &m2m,
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "invoices:read admin:all"),
+        ],
+    )
+    .await;
+    assert_eq!((status, e["error"].as_str()), (400, Some("invalid_scope")));
+    let (s, e) = api
+        .post(json!({"name": "Scoped SPA", "type": "spa", "allowed_scopes": ["x"]}))
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (422, Some("scopes_m2m_only"))
+    );
     // A wrong or another app's secret, or none: 401 invalid_client.
     let wrong = Client {
         id: m2m.id.clone(),
@@ -1161,6 +1188,28 @@ async fn logout_ends_the_session_and_tells_every_application(backend: Backend) {
     let (_, t2) = exchange(&app, &web2, &code2, &r2).await;
     let id_token = t["id_token"].as_str().expect("id token");
 
+    // An access token is not an ID token hint.
+    let res = browser
+        .get(&format!(
+            "/oauth/logout?id_token_hint={}",
+            t["access_token"].as_str().expect("at")
+        ))
+        .await;
+    assert_eq!(location(&res), "/u/error?error=invalid_id_token_hint");
+    // Another browser holding the ID token (but not the session) ends nothing.
+    let other = app.new_browser();
+    let res = other
+        .get(&format!("/oauth/logout?id_token_hint={id_token}"))
+        .await;
+    assert!(
+        location(&res).starts_with("/u/signed-out"),
+        "{}",
+        location(&res)
+    );
+    assert!(
+        res.headers().get("set-cookie").is_none(),
+        "no cookie to clear"
+    );
     // An unregistered post-logout URI: error page, nothing ended.
     let res = browser
         .get(&format!(
