@@ -22,7 +22,7 @@ api() { # method path [json]
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 # --- clients: a machine client with a secret, an SPA and a user for refresh tokens ----------------
-M2M_ID=$(api POST /api/v1/applications '{"name":"bench m2m","type":"m2m"}' | json '["id"]')
+M2M_ID=$(api POST /api/v1/applications '{"name":"bench m2m","type":"m2m","allowed_scopes":["bench:read"]}' | json '["id"]')
 M2M_CLIENT=$(api GET "/api/v1/applications/$M2M_ID" | json '["client_id"]')
 M2M_SECRET=$(api POST "/api/v1/applications/$M2M_ID/secrets" '{}' | json '["secret"]')
 SPA_CLIENT=$(api POST /api/v1/applications \
@@ -30,9 +30,9 @@ SPA_CLIENT=$(api POST /api/v1/applications \
 api POST /api/v1/users "{\"email\":\"bench-user@example.com\",\"name\":\"Bench\",\"password\":\"$BENCH_PASSWORD\"}" >/dev/null
 BASIC=$(printf '%s:%s' "$M2M_CLIENT" "$M2M_SECRET" | base64 -w0)
 
-# --- refresh tokens: one sign-in, then one code flow per connection (the session is shared) -------
-say "minting $CONNECTIONS refresh tokens (one sign-in, $CONNECTIONS code flows)"
-python3 - "$URL" "$SPA_CLIENT" "$BENCH_PASSWORD" "$CONNECTIONS" >"$WORK/refresh-tokens" <<'PY'
+# --- refresh tokens: one sign-in, then one code flow per connection (the session is shared). Each
+# refresh run starts from fresh chains: the previous run's tokens have rotated away.
+cat >"$WORK/mint.py" <<'PY'
 import base64, hashlib, http.cookiejar, json, re, secrets, sys, urllib.parse, urllib.request
 url, client_id, password, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -67,7 +67,15 @@ def code_flow():
 for _ in range(n):
     print(code_flow())
 PY
-[ "$(wc -l <"$WORK/refresh-tokens")" -eq "$CONNECTIONS" ] || die "could not mint refresh tokens"
+# One spare chain per wrk thread: wrk asks each thread for one request more than it sends.
+CHAINS=$((CONNECTIONS + THREADS))
+mint() {
+  python3 "$WORK/mint.py" "$URL" "$SPA_CLIENT" "$BENCH_PASSWORD" "$CHAINS" >"$WORK/refresh-tokens"
+  [ "$(wc -l <"$WORK/refresh-tokens")" -eq "$CHAINS" ] || die "could not mint refresh tokens"
+}
+say "minting $CHAINS refresh tokens per refresh run (one sign-in, $CHAINS code flows)"
+mint
+
 
 # --- wrk scripts ---------------------------------------------------------------------------------
 REPORT=$(cat "$WORK/report.lua")
@@ -101,12 +109,15 @@ function init(args)
 end
 function request()
   local token = table.remove(pool, 1) or "exhausted"
+  last = token
   return wrk.format("POST", nil, {["Content-Type"] = "application/x-www-form-urlencoded"},
     "grant_type=refresh_token&client_id=$SPA_CLIENT&refresh_token=" .. token)
 end
+local shown = 0
 function response(status, headers, body)
   local token = body:match('"refresh_token":"([^"]+)"')
-  if token then table.insert(pool, token) end
+  if token then table.insert(pool, token)
+  elseif shown < 2 then shown = shown + 1; io.stderr:write("refresh answered ", status, " for ", (last or "?"), ": ", body, "\n") end
 end
 $REPORT
 LUA
@@ -126,12 +137,18 @@ for run in $(seq "$RUNS"); do
   for e in "healthz (baseline)|report.lua|/healthz" "jwks|report.lua|/.well-known/jwks.json" \
            "client_credentials|cc.lua|/oauth/token" "refresh_token (rotating)|refresh.lua|/oauth/token"; do
     IFS='|' read -r name script path <<<"$e"
+    [ "$script" != refresh.lua ] || mint
     line="run=$run endpoint=\"$name\" $(run_wrk "$DURATION" "$WORK/$script" "$path")"
     echo "$line"; echo "$line" >>"$RESULTS"
     if [ "$name" = client_credentials ]; then
       # Paced at 80 % of this run's saturated rate: each connection waits CONNECTIONS/(0.8·rate) s.
       rps=$(sed -n 's/.*rps=\([0-9.]*\).*/\1/p' <<<"$line")
-      pace=$(python3 -c "print(max(0, round($CONNECTIONS / (0.8 * $rps) * 1000)))")
+      # wrk waits PACE_MS between a connection's requests, so the cycle is pace + latency: start
+      # from the ideal cycle, measure 3 s, and shorten the pause by the measured overshoot.
+      cycle=$(python3 -c "print($CONNECTIONS / (0.8 * $rps) * 1000)")
+      probe=$(run_wrk 3s "$WORK/cc.lua" /oauth/token "PACE_MS=$(python3 -c "print(round($cycle))")")
+      got=$(sed -n 's/.*rps=\([0-9.]*\).*/\1/p' <<<"$probe")
+      pace=$(python3 -c "c=$cycle; g=$CONNECTIONS/$got*1000; print(max(0, round(2*c - g)))")
       line="run=$run endpoint=\"client_credentials @80%\" $(run_wrk "$DURATION" "$WORK/cc.lua" /oauth/token "PACE_MS=$pace")"
       echo "$line"; echo "$line" >>"$RESULTS"
     fi

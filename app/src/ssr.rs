@@ -347,6 +347,9 @@ pub async fn app_detail(id: &str) -> Result<AppDetail, AppError> {
     let roles = identity::roles::list(identity, principal, id)
         .await
         .map_err(fail)?;
+    let logouts = identity::logout::deliveries(identity, principal, id, 10)
+        .await
+        .map_err(fail)?;
     let one = |u: &Option<identity::redirect_uris::RedirectUri>| {
         u.as_ref().map(|u| u.as_str().to_owned())
     };
@@ -366,6 +369,15 @@ pub async fn app_detail(id: &str) -> Result<AppDetail, AppError> {
         return_url: one(&app.return_url),
         policy: policy_rows(&effective, &app.session_policy),
         allow_sign_up: app.allow_sign_up,
+        logouts: logouts
+            .into_iter()
+            .map(|l| crate::api::applications::LogoutRow {
+                status: l.status.to_owned(),
+                attempts: l.attempts,
+                created_at: l.created_at.rfc3339(),
+                last_error: l.last_error,
+            })
+            .collect(),
         roles: roles
             .into_iter()
             .map(|r| crate::api::applications::RoleRow {

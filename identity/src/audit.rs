@@ -467,7 +467,57 @@ struct Queued {
     meta: RequestMeta,
     entry: Entry,
     now: Timestamp,
-    done: tokio::sync::oneshot::Sender<Result<()>>,
+    claim: Option<Claim>,
+    done: tokio::sync::oneshot::Sender<Result<bool>>,
+}
+
+/// A change that goes into the same batch transaction as its event, and only with it: the
+/// rotation of a refresh token (the hot path of the refresh grant). The event is written only if
+/// the claim succeeds.
+pub(crate) struct Claim {
+    /// The presented token: claimed only while unused and its family is live.
+    pub old_hash: String,
+    pub family_id: String,
+    /// Rotation: its successor and idle expiry. Without rotation: the token's new idle expiry.
+    pub new_hash: Option<String>,
+    pub expires_at: i64,
+}
+
+/// Applies a claim; false when the token was already used or its family revoked.
+async fn apply(tx: &mut Tx, claim: &Claim, now: Timestamp) -> Result<bool> {
+    let live = "exists (select 1 from token_family f where f.family_id = refresh_token.family_id \
+                and f.revoked_at is null)";
+    let done = match &claim.new_hash {
+        Some(_) => sqlx::query(sqlx::AssertSqlSafe(format!(
+            "update refresh_token set used_at = $1 where token_hash = $2 and used_at is null and {live}"
+        )))
+        .bind(now.millis())
+        .bind(&claim.old_hash),
+        None => sqlx::query(sqlx::AssertSqlSafe(format!(
+            "update refresh_token set expires_at = $1 where token_hash = $2 and {live}"
+        )))
+        .bind(claim.expires_at)
+        .bind(&claim.old_hash),
+    }
+    .execute(&mut **tx)
+    .await
+    .context("Failed to claim a refresh token")?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    if let Some(new_hash) = &claim.new_hash {
+        sqlx::query(
+            "insert into refresh_token (token_hash, family_id, created_at, expires_at) values ($1, $2, $3, $4)",
+        )
+        .bind(new_hash)
+        .bind(&claim.family_id)
+        .bind(now.millis())
+        .bind(claim.expires_at)
+        .execute(&mut **tx)
+        .await
+        .context("Failed to store a refresh token")?;
+    }
+    Ok(true)
 }
 
 /// The most events one transaction carries.
@@ -488,9 +538,9 @@ impl Batcher {
                     }
                 }
                 let result = write_batch(&db, &batch).await;
-                for q in batch.drain(..) {
+                for (i, q) in batch.drain(..).enumerate() {
                     let r = match &result {
-                        Ok(()) => Ok(()),
+                        Ok(claimed) => Ok(claimed.get(i).copied().unwrap_or(false)),
                         Err(e) => Err(crate::Error::internal(
                             "Failed to write a batch of audit events",
                             std::io::Error::other(e.to_string()),
@@ -511,12 +561,28 @@ impl Batcher {
         entry: Entry,
         now: Timestamp,
     ) -> Result<()> {
+        self.record_claim(actor, meta, entry, now, None)
+            .await
+            .map(|_| ())
+    }
+
+    /// Like `record`, with a change that must succeed for the event to be written (see [`Claim`]).
+    /// True when it did.
+    pub(crate) async fn record_claim(
+        &self,
+        actor: Actor,
+        meta: &RequestMeta,
+        entry: Entry,
+        now: Timestamp,
+        claim: Option<Claim>,
+    ) -> Result<bool> {
         let (done, wait) = tokio::sync::oneshot::channel();
         let queued = Queued {
             actor,
             meta: meta.clone(),
             entry,
             now,
+            claim,
             done,
         };
         let closed = || crate::Error::internal("The audit writer stopped", std::fmt::Error);
@@ -525,10 +591,24 @@ impl Batcher {
     }
 }
 
-async fn write_batch(db: &crate::db::Db, batch: &[Queued]) -> Result<()> {
+/// One transaction for the batch: the claims first, then one head update reserving the sequence
+/// numbers of every event to write, chained in memory. Per item: whether it was written.
+async fn write_batch(db: &crate::db::Db, batch: &[Queued]) -> Result<Vec<bool>> {
     let mut tx = db.begin().await?;
-    // One head update reserves the whole batch's sequence numbers; the rows chain in memory.
-    let n = i64::try_from(batch.len()).unwrap_or(i64::MAX);
+    let mut written = Vec::with_capacity(batch.len());
+    for q in batch {
+        written.push(match &q.claim {
+            Some(claim) => apply(&mut tx, claim, q.now).await?,
+            None => true,
+        });
+    }
+    let n = i64::try_from(written.iter().filter(|w| **w).count()).unwrap_or(i64::MAX);
+    if n == 0 {
+        tx.commit()
+            .await
+            .context("Failed to commit a batch of audit events")?;
+        return Ok(written);
+    }
     let head = sqlx::query(
         "update audit_head set seq = seq + $1 where audit_head_id = 1 returning seq, hash",
     )
@@ -538,7 +618,12 @@ async fn write_batch(db: &crate::db::Db, batch: &[Queued]) -> Result<()> {
     .context("Failed to lock the audit chain head")?;
     let last: i64 = head.try_get("seq").context("audit_head.seq")?;
     let mut prev_hash: String = head.try_get("hash").context("audit_head.hash")?;
-    for (i, q) in batch.iter().enumerate() {
+    let events = batch
+        .iter()
+        .zip(&written)
+        .filter(|(_, w)| **w)
+        .map(|(q, _)| q);
+    for (i, q) in events.enumerate() {
         let seq = last - n + 1 + i64::try_from(i).unwrap_or(0);
         let (record, detail_text) =
             new_record(seq, prev_hash, &q.actor, &q.meta, q.entry.clone(), q.now);
@@ -552,7 +637,8 @@ async fn write_batch(db: &crate::db::Db, batch: &[Queued]) -> Result<()> {
         .context("Failed to advance the audit chain head")?;
     tx.commit()
         .await
-        .context("Failed to commit a batch of audit events")
+        .context("Failed to commit a batch of audit events")?;
+    Ok(written)
 }
 
 const COLUMNS: &str = "seq, event_id, event, outcome, actor_type, actor_id, actor_label, target_type, \

@@ -1346,15 +1346,23 @@ async fn refresh_grant(
     };
     let hash = token_hash(&token);
     let mut conn = identity.db().connection().await?;
-    let row = sqlx::query(
-        "select r.family_id, r.expires_at as idle_expires_at, r.used_at, f.application_id, f.user_id, \
-         f.user_session_id, f.scope, f.auth_time, f.expires_at, f.revoked_at \
-         from refresh_token r join token_family f on f.family_id = r.family_id where r.token_hash = $1",
-    )
-    .bind(&hash)
-    .fetch_optional(&mut *conn)
-    .await
-    .context("Failed to read a refresh token")?;
+    let query = "select r.family_id, r.expires_at as idle_expires_at, r.used_at, f.application_id, \
+         f.user_id, f.user_session_id, f.scope, f.auth_time, f.expires_at, f.revoked_at \
+         from refresh_token r join token_family f on f.family_id = r.family_id where r.token_hash = $1";
+    let mut row = sqlx::query(query)
+        .bind(&hash)
+        .fetch_optional(&mut *conn)
+        .await
+        .context("Failed to read a refresh token")?;
+    if row.is_none() {
+        // A reader may lag the writer by a moment on SQLite (its snapshot predates the commit that
+        // created this token, answered just before): ask the writer before refusing.
+        row = sqlx::query(query)
+            .bind(&hash)
+            .fetch_optional(identity.db().writer())
+            .await
+            .context("Failed to read a refresh token")?;
+    }
     let Some(row) = row else {
         return Err(OAuthError::invalid_grant(BAD));
     };
@@ -1422,75 +1430,49 @@ async fn refresh_grant(
     let issued = issue_user_tokens(identity, &mut conn, client, &family, None, rotate, now).await?;
     drop(conn);
 
-    let mut tx = identity.db().begin().await?;
-    if rotate {
-        // Claimed only while unused and the family is live (it may have been revoked meanwhile).
-        let claimed = sqlx::query(
-            "update refresh_token set used_at = $1 where token_hash = $2 and used_at is null \
-             and exists (select 1 from token_family f where f.family_id = refresh_token.family_id \
-             and f.revoked_at is null)",
-        )
-        .bind(now.millis())
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await
-        .context("Failed to rotate a refresh token")?;
-        if claimed.rows_affected() != 1 {
-            drop(tx);
-            // Used by a concurrent request in the meantime: that is reuse too.
-            let again: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
-                "select r.used_at, f.revoked_at from refresh_token r \
-                 join token_family f on f.family_id = r.family_id where r.token_hash = $1",
-            )
-            .bind(&hash)
-            .fetch_optional(identity.db().pool())
-            .await
-            .context("Failed to re-read a refresh token")?;
-            if let Some((Some(_), None)) = again {
-                return refresh_reused(identity, client, &family.id, &user_id, meta, now).await;
-            }
-            return Err(OAuthError::invalid_grant(BAD));
-        }
-    } else {
-        let idle = now
+    // One group-committed write: the claim (rotation or idle extension), the successor token and
+    // the event, together or not at all.
+    let new_hash = issued.response.refresh_token.as_deref().map(token_hash);
+    let claim = audit::Claim {
+        old_hash: hash.clone(),
+        family_id: family.id.clone(),
+        new_hash,
+        expires_at: now
             .plus_secs(client.policy.refresh_idle_ttl_secs.value)
             .millis()
-            .min(absolute);
-        let extended = sqlx::query(
-            "update refresh_token set expires_at = $1 where token_hash = $2 and exists (select 1 \
-             from token_family f where f.family_id = refresh_token.family_id and f.revoked_at is null)",
+            .min(absolute),
+    };
+    let claimed = identity
+        .audit_batcher()
+        .record_claim(
+            user_actor(&family.user),
+            meta,
+            Entry::success(
+                Event::TokenRefreshed,
+                Some(Target::user(&family.user.id)),
+                json!({ "application_id": client.app.id, "client_id": client.app.client_id,
+                        "family_id": family.id, "jti": issued.jti, "scope": family.scope,
+                        "rotated": rotate }),
+            ),
+            now,
+            Some(claim),
         )
-        .bind(idle)
+        .await?;
+    if !claimed {
+        // Used by a concurrent request in the meantime: that is reuse too.
+        let again: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
+            "select r.used_at, f.revoked_at from refresh_token r \
+             join token_family f on f.family_id = r.family_id where r.token_hash = $1",
+        )
         .bind(&hash)
-        .execute(&mut *tx)
+        .fetch_optional(identity.db().writer())
         .await
-        .context("Failed to extend a refresh token")?;
-        if extended.rows_affected() != 1 {
-            return Err(OAuthError::invalid_grant(BAD));
+        .context("Failed to re-read a refresh token")?;
+        if let Some((Some(_), None)) = again {
+            return refresh_reused(identity, client, &family.id, &user_id, meta, now).await;
         }
+        return Err(OAuthError::invalid_grant(BAD));
     }
-    store_refresh(
-        &mut tx,
-        client,
-        &family,
-        issued.response.refresh_token.as_deref(),
-        now,
-    )
-    .await?;
-    audit::commit_with(
-        tx,
-        &user_actor(&family.user),
-        meta,
-        Entry::success(
-            Event::TokenRefreshed,
-            Some(Target::user(&family.user.id)),
-            json!({ "application_id": client.app.id, "client_id": client.app.client_id,
-                    "family_id": family.id, "jti": issued.jti, "scope": family.scope, "rotated": rotate }),
-        ),
-        now,
-        "Failed to commit a refresh",
-    )
-    .await?;
     Ok(issued.response)
 }
 

@@ -99,6 +99,15 @@ pub struct SecretRow {
     pub last_used_at: Option<String>,
 }
 
+/// One back-channel logout delivery (never the token).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogoutRow {
+    pub status: String,
+    pub attempts: i64,
+    pub created_at: String,
+    pub last_error: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRow {
     pub id: String,
@@ -128,6 +137,8 @@ pub struct AppDetail {
     pub roles: Vec<RoleRow>,
     pub secrets: Vec<SecretRow>,
     pub keys: Vec<KeyRow>,
+    /// The latest back-channel logout deliveries, newest first.
+    pub logouts: Vec<LogoutRow>,
     /// The viewer may change this application.
     pub can_manage: bool,
 }

@@ -359,6 +359,20 @@ fn RedirectsTab(
             </ActionForm>
             {general(error)}
         </section>
+        {(!d.logouts.is_empty()).then(|| view! {
+            <section class=format!("{CARD} mt-6") aria-labelledby="logouts-heading">
+                <h2 id="logouts-heading" class="mb-2 text-lg font-semibold">"Back-channel logout deliveries"</h2>
+                <ul class="space-y-1 text-sm" data-testid="logout-deliveries">
+                    {d.logouts.iter().map(|l| view! {
+                        <li>
+                            {l.created_at.clone()}" · "<span class="font-medium">{l.status.clone()}</span>
+                            {format!(" · {} attempt(s)", l.attempts)}
+                            {l.last_error.clone().map(|e| format!(" · {e}"))}
+                        </li>
+                    }).collect_view()}
+                </ul>
+            </section>
+        })}
     }
     .into_any()
 }
