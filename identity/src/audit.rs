@@ -398,6 +398,44 @@ fn new_record(
     (record, detail_text)
 }
 
+async fn insert_records(tx: &mut Tx, rows: &[(Record, String)]) -> Result<()> {
+    let mut sql = String::from(
+        "insert into audit_event (seq, event_id, event, outcome, actor_type, actor_id, actor_label, \
+         target_type, target_id, ip, user_agent, request_id, detail, created_at, prev_hash, hash) values ",
+    );
+    for i in 0..rows.len() {
+        let b = i * 16;
+        sql.push_str(if i == 0 { "(" } else { ", (" });
+        let params: Vec<String> = (1..=16).map(|k| format!("${}", b + k)).collect();
+        sql.push_str(&params.join(", "));
+        sql.push(')');
+    }
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (record, detail_text) in rows {
+        q = q
+            .bind(record.seq)
+            .bind(record.event_id.clone())
+            .bind(record.event.clone())
+            .bind(record.outcome.clone())
+            .bind(record.actor_type.clone())
+            .bind(record.actor_id.clone())
+            .bind(record.actor_label.clone())
+            .bind(record.target_type.clone())
+            .bind(record.target_id.clone())
+            .bind(record.ip.clone())
+            .bind(record.user_agent.clone())
+            .bind(record.request_id.clone())
+            .bind(detail_text.clone())
+            .bind(record.created_at.millis())
+            .bind(record.prev_hash.clone())
+            .bind(record.hash.clone());
+    }
+    q.execute(&mut **tx)
+        .await
+        .map(|_| ())
+        .context("Failed to write audit events")
+}
+
 async fn insert_record(tx: &mut Tx, record: &Record, detail_text: &str) -> Result<()> {
     sqlx::query(
         "insert into audit_event (seq, event_id, event, outcome, actor_type, actor_id, actor_label, \
@@ -623,12 +661,17 @@ async fn write_batch(db: &crate::db::Db, batch: &[Queued]) -> Result<Vec<bool>> 
         .zip(&written)
         .filter(|(_, w)| **w)
         .map(|(q, _)| q);
+    let mut rows = Vec::with_capacity(batch.len());
     for (i, q) in events.enumerate() {
         let seq = last - n + 1 + i64::try_from(i).unwrap_or(0);
         let (record, detail_text) =
             new_record(seq, prev_hash, &q.actor, &q.meta, q.entry.clone(), q.now);
-        insert_record(&mut tx, &record, &detail_text).await?;
-        prev_hash = record.hash;
+        prev_hash = record.hash.clone();
+        rows.push((record, detail_text));
+    }
+    // Multi-row inserts: one round trip per 64 events (PostgreSQL pays per statement).
+    for chunk in rows.chunks(64) {
+        insert_records(&mut tx, chunk).await?;
     }
     sqlx::query("update audit_head set hash = $1 where audit_head_id = 1")
         .bind(&prev_hash)

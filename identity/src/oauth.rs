@@ -537,15 +537,23 @@ async fn live_session(
     token: &str,
     now: Timestamp,
 ) -> Result<Option<LiveSession>> {
-    let row = sqlx::query(
-        "select user_session_id, user_id, created_at from user_session where token_hash = $1 \
-         and revoked_at is null and expires_at > $2",
-    )
-    .bind(token_hash(token))
-    .bind(now.millis())
-    .fetch_optional(identity.db().pool())
-    .await
-    .context("Failed to read a sign-in session")?;
+    let query = "select user_session_id, user_id, created_at from user_session where token_hash = $1 \
+         and revoked_at is null and expires_at > $2";
+    let mut row = sqlx::query(query)
+        .bind(token_hash(token))
+        .bind(now.millis())
+        .fetch_optional(identity.db().pool())
+        .await
+        .context("Failed to read a sign-in session")?;
+    if row.is_none() {
+        // Right after signing in, a SQLite reader may not see the new session yet: ask the writer.
+        row = sqlx::query(query)
+            .bind(token_hash(token))
+            .bind(now.millis())
+            .fetch_optional(identity.db().writer())
+            .await
+            .context("Failed to read a sign-in session")?;
+    }
     let Some(row) = row else { return Ok(None) };
     let user_id: String = row.try_get("user_id").context("user_session.user_id")?;
     let user = users::find(&mut *identity.db().connection().await?, &user_id).await?;
