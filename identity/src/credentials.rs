@@ -283,43 +283,26 @@ pub async fn list(
     secrets_of(&mut conn, application_id).await
 }
 
-/// Client authentication (for the token endpoint): the application whose client ID this is, when
-/// `secret` is one of its active secrets and the application is active. Records the last use.
+/// Client authentication with a secret: the application whose client ID this is, when `secret` is
+/// one of its active secrets and the application is active (the token endpoint's own check,
+/// `oauth::authenticate`; it records the secret's last use).
 pub async fn authenticate_client(
     identity: &Identity,
     client_id: &str,
     secret: &str,
     now: Timestamp,
 ) -> Result<Option<Application>> {
-    // The lookup is by the hash of a 256-bit secret, so timing reveals nothing useful; the client
-    // ID is compared as well so a secret only ever works for its own application.
-    let row = sqlx::query(
-        "select s.client_secret_id, s.expires_at, a.application_id from client_secret s \
-         join application a on a.application_id = s.application_id \
-         where s.secret_hash = $1 and s.revoked_at is null and a.client_id = $2 and a.status = 'active'",
-    )
-    .bind(token_hash(secret))
-    .bind(client_id)
-    .fetch_optional(identity.db().pool())
-    .await
-    .context("Failed to check a client secret")?;
-    let Some(row) = row else { return Ok(None) };
-    let expires: Option<i64> = row
-        .try_get("expires_at")
-        .context("client_secret.expires_at")?;
-    if expires.is_some_and(|e| e <= now.millis()) {
-        return Ok(None);
+    let auth = crate::oauth::ClientAuth {
+        basic: None,
+        client_id: Some(client_id.to_owned()),
+        client_secret: Some(secret.to_owned()),
+    };
+    match crate::oauth::authenticate(identity, &auth, now).await {
+        Ok(client) => Ok(Some(client.app.clone())),
+        Err(e) if e.status >= 500 => Err(Error::internal(
+            "Failed to authenticate a client",
+            std::io::Error::other(e.description),
+        )),
+        Err(_) => Ok(None),
     }
-    let secret_id: String = row
-        .try_get("client_secret_id")
-        .context("client_secret.id")?;
-    let app_id: String = row.try_get("application_id").context("application.id")?;
-    sqlx::query("update client_secret set last_used_at = $1 where client_secret_id = $2")
-        .bind(now.millis())
-        .bind(&secret_id)
-        .execute(identity.db().writer())
-        .await
-        .context("Failed to record a secret's use")?;
-    let app = applications::find(&mut *identity.db().connection().await?, &app_id).await?;
-    Ok(Some(app))
 }
