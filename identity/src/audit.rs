@@ -544,16 +544,7 @@ async fn apply(tx: &mut Tx, claim: &Claim, now: Timestamp) -> Result<bool> {
         return Ok(false);
     }
     if let Some(new_hash) = &claim.new_hash {
-        sqlx::query(
-            "insert into refresh_token (token_hash, family_id, created_at, expires_at) values ($1, $2, $3, $4)",
-        )
-        .bind(new_hash)
-        .bind(&claim.family_id)
-        .bind(now.millis())
-        .bind(claim.expires_at)
-        .execute(&mut **tx)
-        .await
-        .context("Failed to store a refresh token")?;
+        crate::oauth::insert_refresh(tx, new_hash, &claim.family_id, claim.expires_at, now).await?;
     }
     Ok(true)
 }

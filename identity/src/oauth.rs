@@ -1051,13 +1051,24 @@ async fn store_refresh(
         .plus_secs(client.policy.refresh_idle_ttl_secs.value)
         .millis()
         .min(family.expires_at);
+    insert_refresh(tx, &token_hash(token), &family.id, idle, now).await
+}
+
+/// Stores a refresh token's hash in its family (also used by the refresh claim in `audit`).
+pub(crate) async fn insert_refresh(
+    tx: &mut Tx,
+    hash: &str,
+    family_id: &str,
+    expires_at: i64,
+    now: Timestamp,
+) -> Result<()> {
     sqlx::query(
         "insert into refresh_token (token_hash, family_id, created_at, expires_at) values ($1, $2, $3, $4)",
     )
-    .bind(token_hash(token))
-    .bind(&family.id)
+    .bind(hash)
+    .bind(family_id)
     .bind(now.millis())
-    .bind(idle)
+    .bind(expires_at)
     .execute(&mut **tx)
     .await
     .map(|_| ())
@@ -1175,7 +1186,7 @@ async fn code_grant(
         drop(tx);
         return code_replayed(identity, client, &code, &user_id, meta, now).await;
     }
-    let verdict = check_code(&mut tx, &request.redirect_uri, &request.code_verifier, &row).await?;
+    let verdict = check_code(&request.redirect_uri, &request.code_verifier, &row)?;
     if let Err(e) = verdict {
         tx.commit().await.context("Failed to burn a code")?;
         return Err(e);
@@ -1275,8 +1286,7 @@ async fn code_grant(
 }
 
 /// Redirect URI and PKCE verifier against the stored code.
-async fn check_code(
-    _tx: &mut Tx,
+fn check_code(
     redirect_uri: &Option<String>,
     verifier: &Option<String>,
     row: &sqlx::any::AnyRow,

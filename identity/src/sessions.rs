@@ -82,6 +82,15 @@ pub(crate) async fn begin_attempt(
         .execute(&mut *tx)
         .await
         .context("Failed to prune old sign-in failures")?;
+    if identity.db().backend() == crate::db::Backend::Postgres {
+        // Read committed lets two attempts each miss the other's uncounted row; one attempt per
+        // account at a time. (SQLite's `begin immediate` already serialises.)
+        sqlx::query("select pg_advisory_xact_lock(hashtext($1)) is null as locked")
+            .bind(account)
+            .fetch_one(&mut *tx)
+            .await
+            .context("Failed to lock an account's attempt counter")?;
+    }
     let account_row = count_row(&mut tx, account, now).await?;
     let ip_subject = meta.ip.as_deref().map(|ip| format!("{ip_prefix}{ip}"));
     let ip_row = match &ip_subject {

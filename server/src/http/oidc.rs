@@ -254,30 +254,24 @@ fn basic_auth(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthErro
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let bad = OAuthError {
+    let malformed = || OAuthError {
         error: "invalid_client",
         description: "Malformed client authentication.",
         status: 401,
     };
-    let Some(encoded) = value
+    let encoded = value
         .to_str()
         .ok()
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
         .map(|(_, rest)| rest)
-    else {
-        return Err(bad);
-    };
+        .ok_or_else(malformed)?;
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or(OAuthError { ..bad })?;
-    let (id, secret) = decoded.split_once(':').ok_or(OAuthError {
-        error: "invalid_client",
-        description: "Malformed client authentication.",
-        status: 401,
-    })?;
+        .ok_or_else(malformed)?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
     let form_decode = |s: &str| -> String {
         percent_decode_str(&s.replace('+', " "))
             .decode_utf8_lossy()
@@ -400,12 +394,12 @@ async fn introspect(
                 Ok(auth) => oauth::authenticate(&state.identity, &auth, now).await,
                 Err(e) => Err(e),
             };
+            // Public clients are refused by `introspect` itself (Forbidden → invalid_client).
             match client {
-                Ok(c) if c.app.app_type.is_confidential() => {
+                Ok(c) => {
                     oauth::introspect(&state.identity, Introspector::Client(&c), &form.token, now)
                         .await
                 }
-                Ok(_) => return oauth_error(OAuthError::invalid_client()),
                 Err(e) => return oauth_error(e),
             }
         }

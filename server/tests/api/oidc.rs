@@ -229,6 +229,15 @@ async fn refresh(app: &TestApp, c: &Client, token: &str, extra: &[(&str, &str)])
     post_form(app, "/oauth/token", c, &f).await
 }
 
+async fn userinfo(app: &TestApp, access_token: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{}/oauth/userinfo", app.url))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .expect("userinfo")
+}
+
 async fn jwks(app: &TestApp) -> Value {
     app.get("/.well-known/jwks.json")
         .await
@@ -451,22 +460,12 @@ async fn code_flow_with_pkce_issues_tokens_that_follow_the_application(backend: 
     assert_eq!(id["at_hash"], URL_SAFE_NO_PAD.encode(&digest[..16]));
 
     // Userinfo with the access token.
-    let res = reqwest::Client::new()
-        .get(format!("{}/oauth/userinfo", app.url))
-        .bearer_auth(tokens["access_token"].as_str().expect("at"))
-        .send()
-        .await
-        .expect("userinfo");
+    let res = userinfo(&app, tokens["access_token"].as_str().expect("at")).await;
     assert_eq!(res.status(), 200);
     let info: Value = res.json().await.expect("json");
     assert_eq!(info["sub"], user_id);
     assert_eq!(info["email"], "ada@example.com");
-    let res = reqwest::Client::new()
-        .get(format!("{}/oauth/userinfo", app.url))
-        .bearer_auth("not-a-token")
-        .send()
-        .await
-        .expect("userinfo");
+    let res = userinfo(&app, "not-a-token").await;
     assert_eq!(res.status(), 401);
     assert!(
         res.headers()["www-authenticate"]
@@ -655,12 +654,7 @@ async fn codes_are_single_use_bound_and_need_the_right_verifier(backend: Backend
         status, 400,
         "the refresh token from the replayed code is revoked"
     );
-    let res = reqwest::Client::new()
-        .get(format!("{}/oauth/userinfo", app.url))
-        .bearer_auth(tokens["access_token"].as_str().expect("at"))
-        .send()
-        .await
-        .expect("userinfo");
+    let res = userinfo(&app, tokens["access_token"].as_str().expect("at")).await;
     assert_eq!(res.status(), 401, "and so is its access token");
     // Every second use is recorded: the two retries after a failed verifier and the replay.
     assert_eq!(app.count_events("token.reuse_detected").await, 3);
@@ -1385,12 +1379,7 @@ async fn disabled_applications_and_users_get_nothing(backend: Backend) {
     assert_eq!(s, 200);
     let (status, _) = refresh(&app, &spa, t["refresh_token"].as_str().expect("rt"), &[]).await;
     assert_eq!(status, 400);
-    let res = reqwest::Client::new()
-        .get(format!("{}/oauth/userinfo", app.url))
-        .bearer_auth(t["access_token"].as_str().expect("at"))
-        .send()
-        .await
-        .expect("userinfo");
+    let res = userinfo(&app, t["access_token"].as_str().expect("at")).await;
     assert_eq!(res.status(), 401);
     let res = authorize(
         &browser,
