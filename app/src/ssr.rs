@@ -350,6 +350,9 @@ pub async fn app_detail(id: &str) -> Result<AppDetail, AppError> {
     let logouts = identity::logout::deliveries(identity, principal, id, 10)
         .await
         .map_err(fail)?;
+    let sessions = identity::users::application_sessions(identity, principal, id, 50, now)
+        .await
+        .map_err(fail)?;
     let one = |u: &Option<identity::redirect_uris::RedirectUri>| {
         u.as_ref().map(|u| u.as_str().to_owned())
     };
@@ -414,6 +417,18 @@ pub async fn app_detail(id: &str) -> Result<AppDetail, AppError> {
                 }),
             })
             .collect(),
+        sessions: sessions
+            .into_iter()
+            .map(|s| crate::api::applications::AppSessionRow {
+                id: s.id,
+                user_id: s.user_id,
+                email: s.email,
+                ip: s.ip.unwrap_or_default(),
+                created_at: s.created_at.rfc3339(),
+                last_seen_at: s.last_seen_at.rfc3339(),
+            })
+            .collect(),
+        can_revoke_sessions: principal.can(identity::Action::RevokeUserSessions),
         can_manage: principal.can(identity::Action::ManageApplications),
     })
 }

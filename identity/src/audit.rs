@@ -67,10 +67,21 @@ pub enum Event {
     TokenRevoked,
     LogoutDelivered,
     LogoutDeliveryFailed,
+    ImpersonationPolicyUpdated,
+    ImpersonationAssigned,
+    ImpersonationUnassigned,
+    ImpersonationRequested,
+    ImpersonationApproved,
+    ImpersonationDenied,
+    ImpersonationExpiredUnapproved,
+    ImpersonationStarted,
+    ImpersonationTokenIssued,
+    ImpersonationEnded,
+    ImpersonationUserNotified,
 }
 
 impl Event {
-    pub const ALL: [Event; 51] = [
+    pub const ALL: [Event; 62] = [
         Event::StaffSignedIn,
         Event::StaffSignInFailed,
         Event::StaffSignedOut,
@@ -122,6 +133,17 @@ impl Event {
         Event::TokenRevoked,
         Event::LogoutDelivered,
         Event::LogoutDeliveryFailed,
+        Event::ImpersonationPolicyUpdated,
+        Event::ImpersonationAssigned,
+        Event::ImpersonationUnassigned,
+        Event::ImpersonationRequested,
+        Event::ImpersonationApproved,
+        Event::ImpersonationDenied,
+        Event::ImpersonationExpiredUnapproved,
+        Event::ImpersonationStarted,
+        Event::ImpersonationTokenIssued,
+        Event::ImpersonationEnded,
+        Event::ImpersonationUserNotified,
     ];
 
     pub fn name(self) -> &'static str {
@@ -177,6 +199,17 @@ impl Event {
             Event::TokenRevoked => "token.revoked",
             Event::LogoutDelivered => "logout.delivered",
             Event::LogoutDeliveryFailed => "logout.delivery_failed",
+            Event::ImpersonationPolicyUpdated => "impersonation.policy_updated",
+            Event::ImpersonationAssigned => "impersonation.assigned",
+            Event::ImpersonationUnassigned => "impersonation.unassigned",
+            Event::ImpersonationRequested => "impersonation.requested",
+            Event::ImpersonationApproved => "impersonation.approved",
+            Event::ImpersonationDenied => "impersonation.denied",
+            Event::ImpersonationExpiredUnapproved => "impersonation.expired_unapproved",
+            Event::ImpersonationStarted => "impersonation.started",
+            Event::ImpersonationTokenIssued => "impersonation.token_issued",
+            Event::ImpersonationEnded => "impersonation.ended",
+            Event::ImpersonationUserNotified => "impersonation.user_notified",
         }
     }
 }
@@ -246,6 +279,13 @@ impl Target {
     pub fn organization(id: &str) -> Self {
         Self {
             kind: "organization",
+            id: id.to_owned(),
+        }
+    }
+
+    pub fn impersonation(id: &str) -> Self {
+        Self {
+            kind: "impersonation",
             id: id.to_owned(),
         }
     }

@@ -78,10 +78,20 @@ pub enum Action {
     RevokeUserSessions,
     /// Read the mail outbox (messages carry one-time links).
     ViewOutbox,
+    /// See impersonations (support staff see their own only).
+    ViewImpersonations,
+    /// Change an application's impersonation policy.
+    ManageImpersonationPolicy,
+    /// Decide who may impersonate in which application.
+    AssignImpersonators,
+    /// Request and run an impersonation (only where assigned, too).
+    Impersonate,
+    /// Approve or deny someone else's request, and end anyone's impersonation.
+    SuperviseImpersonations,
 }
 
 impl Action {
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 18] = [
         Action::ViewDashboard,
         Action::ViewStaff,
         Action::ManageStaff,
@@ -95,6 +105,11 @@ impl Action {
         Action::ManageUsers,
         Action::RevokeUserSessions,
         Action::ViewOutbox,
+        Action::ViewImpersonations,
+        Action::ManageImpersonationPolicy,
+        Action::AssignImpersonators,
+        Action::Impersonate,
+        Action::SuperviseImpersonations,
     ];
 }
 
@@ -103,10 +118,15 @@ pub fn allows(role: Role, action: Action) -> bool {
     use Action::*;
     use Role::*;
     match action {
-        ViewDashboard | ViewApplications | ViewCredentials | ViewUsers => true,
-        ManageApplications | ManageUsers | RevokeUserSessions => matches!(role, Owner | Operator),
+        ViewDashboard | ViewApplications | ViewCredentials | ViewUsers | ViewImpersonations => true,
+        ManageApplications
+        | ManageUsers
+        | RevokeUserSessions
+        | ManageImpersonationPolicy
+        | SuperviseImpersonations => matches!(role, Owner | Operator),
+        Impersonate => matches!(role, Owner | Operator | Support),
         ViewStaff | ViewSettings => matches!(role, Owner | Operator | Auditor),
-        ManageStaff | ManageSettings | ViewOutbox => role == Owner,
+        ManageStaff | ManageSettings | ViewOutbox | AssignImpersonators => role == Owner,
         ViewAudit => matches!(role, Owner | Auditor),
     }
 }
@@ -319,6 +339,11 @@ mod tests {
             (ManageUsers, true, true, false, false),
             (RevokeUserSessions, true, true, false, false),
             (ViewOutbox, true, false, false, false),
+            (ViewImpersonations, true, true, true, true),
+            (ManageImpersonationPolicy, true, true, false, false),
+            (AssignImpersonators, true, false, false, false),
+            (Impersonate, true, true, true, false),
+            (SuperviseImpersonations, true, true, false, false),
         ];
         assert_eq!(table.len(), Action::ALL.len(), "every action has a row");
         for (action, owner, operator, support, auditor) in table {
@@ -341,6 +366,10 @@ mod tests {
             Action::ManageSettings,
             Action::ManageUsers,
             Action::RevokeUserSessions,
+            Action::ManageImpersonationPolicy,
+            Action::AssignImpersonators,
+            Action::Impersonate,
+            Action::SuperviseImpersonations,
         ];
         assert!(writes.iter().all(|a| !allows(Role::Auditor, *a)));
     }

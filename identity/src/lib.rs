@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod db;
 pub mod email;
 pub mod error;
+pub mod impersonation;
 pub mod keys;
 pub mod logout;
 pub mod mail;

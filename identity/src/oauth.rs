@@ -332,7 +332,7 @@ pub enum Authorization {
     },
 }
 
-fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
+pub(crate) fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
     let mut out = redirect_uri.to_owned();
     let mut sep = if redirect_uri.contains('?') { '&' } else { '?' };
     for (k, v) in params {
@@ -393,7 +393,7 @@ fn has_scope(scope: &str, wanted: &str) -> bool {
 pub async fn authorize(
     identity: &Identity,
     params: AuthorizeParams,
-    session_token: Option<&str>,
+    cookies: SessionCookies<'_>,
     meta: &RequestMeta,
     now: Timestamp,
 ) -> Result<Authorization> {
@@ -522,7 +522,15 @@ pub async fn authorize(
             .login_hint
             .filter(|h| !h.is_empty() && h.len() <= 320),
     };
-    decide(identity, &client, checked, session_token, None, meta, now).await
+    decide(identity, &client, checked, cookies, None, meta, now).await
+}
+
+/// The browser's sign-in cookies: its shared session (`pc_user`) and, in a support person's
+/// browser, an impersonation session (`pc_imp`) that counts only for its own application.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SessionCookies<'a> {
+    pub session: Option<&'a str>,
+    pub impersonation: Option<&'a str>,
 }
 
 /// A live shared sign-in session of an active user.
@@ -530,6 +538,32 @@ struct LiveSession {
     id: String,
     user: User,
     auth_time: Timestamp,
+    /// The impersonation this session belongs to.
+    impersonation_id: Option<String>,
+}
+
+/// The impersonation session behind `pc_imp`, when it is live and for this application.
+async fn impersonation_session(
+    identity: &Identity,
+    token: &str,
+    application_id: &str,
+    now: Timestamp,
+) -> Result<Option<LiveSession>> {
+    let Some((id, user_id, impersonation_id, started)) =
+        crate::impersonation::session_for(identity, token, application_id, now).await?
+    else {
+        return Ok(None);
+    };
+    let user = users::find(&mut *identity.db().connection().await?, &user_id).await?;
+    if user.status != UserStatus::Active {
+        return Ok(None);
+    }
+    Ok(Some(LiveSession {
+        id,
+        user,
+        auth_time: started,
+        impersonation_id: Some(impersonation_id),
+    }))
 }
 
 async fn live_session(
@@ -537,8 +571,9 @@ async fn live_session(
     token: &str,
     now: Timestamp,
 ) -> Result<Option<LiveSession>> {
+    // Never an impersonation session: those answer only to their own cookie and application.
     let query = "select user_session_id, user_id, created_at from user_session where token_hash = $1 \
-         and revoked_at is null and expires_at > $2";
+         and revoked_at is null and expires_at > $2 and impersonation_id is null";
     let mut row = sqlx::query(query)
         .bind(token_hash(token))
         .bind(now.millis())
@@ -567,6 +602,7 @@ async fn live_session(
             row.try_get("created_at")
                 .context("user_session.created_at")?,
         ),
+        impersonation_id: None,
     }))
 }
 
@@ -576,20 +612,27 @@ async fn decide(
     identity: &Identity,
     client: &Client,
     checked: Checked,
-    session_token: Option<&str>,
+    cookies: SessionCookies<'_>,
     resumed: Option<(String, Timestamp)>,
     meta: &RequestMeta,
     now: Timestamp,
 ) -> Result<Authorization> {
-    let session = match session_token {
-        Some(t) => live_session(identity, t, now).await?,
+    let impersonated = match cookies.impersonation {
+        Some(t) => impersonation_session(identity, t, &client.app.id, now).await?,
         None => None,
+    };
+    let session = match (impersonated, cookies.session) {
+        (Some(s), _) => Some(s),
+        (None, Some(t)) => live_session(identity, t, now).await?,
+        (None, None) => None,
     };
     let age_ok = |s: &LiveSession| {
         let age = (now.millis() - s.auth_time.millis()) / 1000;
         age <= client.policy.session_max_age_secs.value && checked.max_age.is_none_or(|m| age <= m)
     };
     let usable = match (&session, &resumed) {
+        // The staff member authenticated to start it; the user cannot be asked to sign in.
+        (Some(s), _) if s.impersonation_id.is_some() => true,
         (Some(s), Some((_, asked_at))) => s.auth_time >= *asked_at,
         (Some(s), None) => !checked.prompt_login && age_ok(s),
         (None, _) => false,
@@ -662,7 +705,7 @@ pub async fn resume(
     request_id: &str,
     binding: Option<&str>,
     signed_in_for: Option<&str>,
-    session_token: Option<&str>,
+    cookies: SessionCookies<'_>,
     meta: &RequestMeta,
     now: Timestamp,
 ) -> Result<Authorization> {
@@ -727,7 +770,7 @@ pub async fn resume(
         identity,
         &client,
         checked,
-        session_token,
+        cookies,
         Some((request_id.to_owned(), asked_at)),
         meta,
         now,
@@ -747,8 +790,8 @@ async fn issue_code(
     let mut tx = identity.db().begin().await?;
     sqlx::query(
         "insert into authorization_code (code_hash, application_id, user_id, user_session_id, redirect_uri, \
-         scope, nonce, code_challenge, auth_time, created_at, expires_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         scope, nonce, code_challenge, auth_time, created_at, expires_at, impersonation_id) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(token_hash(&code))
     .bind(&client.app.id)
@@ -761,6 +804,7 @@ async fn issue_code(
     .bind(session.auth_time.millis())
     .bind(now.millis())
     .bind(now.plus_secs(CODE_TTL_SECS).millis())
+    .bind(&session.impersonation_id)
     .execute(&mut *tx)
     .await
     .context("Failed to store an authorization code")?;
@@ -791,7 +835,8 @@ async fn issue_code(
             Event::AuthorizationCodeIssued,
             Some(Target::user(&session.user.id)),
             json!({ "application_id": client.app.id, "client_id": client.app.client_id,
-                    "session_id": session.id, "scope": checked.scope }),
+                    "session_id": session.id, "scope": checked.scope,
+                    "impersonation_id": session.impersonation_id }),
         ),
         now,
         "Failed to commit an authorization code",
@@ -856,6 +901,12 @@ pub struct AccessClaims {
     pub roles: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub permissions: Vec<String>,
+    /// RFC 8693: the staff member acting as `sub` (impersonation only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Value>,
+    /// The impersonation's id, mode and end (impersonation only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impersonation: Option<Value>,
 }
 
 /// The token endpoint.
@@ -954,6 +1005,29 @@ struct Family {
     scope: String,
     auth_time: i64,
     expires_at: i64,
+    /// Set when the family was issued under an impersonation.
+    impersonation: Option<crate::impersonation::TokenContext>,
+}
+
+impl Family {
+    /// The event a grant writes: under impersonation, one about the impersonation.
+    fn event(&self, event: Event, detail: Value) -> Entry {
+        match &self.impersonation {
+            None => Entry::success(event, Some(Target::user(&self.user.id)), detail),
+            Some(imp) => {
+                let mut d = imp.detail.clone();
+                if let (Some(d), Some(extra)) = (d.as_object_mut(), detail.as_object()) {
+                    d.extend(extra.clone());
+                    d.insert("event".into(), json!(event.name()));
+                }
+                Entry::success(
+                    Event::ImpersonationTokenIssued,
+                    Some(Target::impersonation(&imp.id)),
+                    d,
+                )
+            }
+        }
+    }
 }
 
 struct Issued {
@@ -976,7 +1050,19 @@ async fn issue_user_tokens(
     let policy = &client.policy;
     let (roles, permissions) = roles_in(conn, &family.user.id, &client.app.id).await?;
     let iat = now.millis() / 1000;
-    let access_ttl = policy.access_token_ttl_secs.value;
+    // Nothing issued under an impersonation outlives it.
+    let cap = |ttl: i64| match &family.impersonation {
+        Some(imp) => ttl.min(imp.ends_at.millis() / 1000 - iat).max(1),
+        None => ttl,
+    };
+    let access_ttl = cap(policy.access_token_ttl_secs.value);
+    let (act, impersonation) = match &family.impersonation {
+        Some(imp) => {
+            let (a, i) = imp.claims();
+            (Some(a), Some(i))
+        }
+        None => (None, None),
+    };
     let jti = family_jti(&family.id);
     let claims = AccessClaims {
         iss: issuer.clone(),
@@ -991,13 +1077,15 @@ async fn issue_user_tokens(
         auth_time: Some(family.auth_time / 1000),
         roles,
         permissions,
+        act: act.clone(),
+        impersonation: impersonation.clone(),
     };
     let access_token = crate::keys::sign(identity, "at+jwt", &claims)?;
     let id_token = if has_scope(&family.scope, "openid") {
         let digest = Sha256::digest(access_token.as_bytes());
         let mut id = json!({
             "iss": issuer, "sub": family.user.id, "aud": client.app.client_id,
-            "iat": iat, "exp": iat + policy.id_token_ttl_secs.value,
+            "iat": iat, "exp": iat + cap(policy.id_token_ttl_secs.value),
             "auth_time": family.auth_time / 1000, "at_hash": URL_SAFE_NO_PAD.encode(&digest[..16]),
             "amr": [AMR_PASSWORD],
         });
@@ -1006,6 +1094,10 @@ async fn issue_user_tokens(
         }
         if let Some(n) = nonce {
             id["nonce"] = json!(n);
+        }
+        if let (Some(a), Some(i)) = (&act, &impersonation) {
+            id["act"] = a.clone();
+            id["impersonation"] = i.clone();
         }
         if has_scope(&family.scope, "email") {
             id["email"] = json!(family.user.email.to_string());
@@ -1145,7 +1237,8 @@ async fn code_grant(
     let mut tx = identity.db().begin().await?;
     let row = sqlx::query(
         "select application_id, user_id, user_session_id, redirect_uri, scope, nonce, code_challenge, \
-         auth_time, expires_at, used_at, family_id from authorization_code where code_hash = $1",
+         auth_time, expires_at, used_at, family_id, impersonation_id from authorization_code \
+         where code_hash = $1",
     )
     .bind(token_hash(&code))
     .fetch_optional(&mut *tx)
@@ -1205,6 +1298,16 @@ async fn code_grant(
     .transpose()
     .context("user_session.revoked_at")?
     .map(|revoked| revoked.unwrap_or(0));
+    let impersonation = match get_o("impersonation_id")? {
+        Some(id) => match crate::impersonation::live_context(&mut tx, &id, now).await? {
+            Some(c) => Some(c),
+            None => {
+                tx.commit().await.context("Failed to burn a code")?;
+                return Err(OAuthError::invalid_grant("The impersonation has ended."));
+            }
+        },
+        None => None,
+    };
     if user.status != UserStatus::Active || session_live != Some(0) {
         tx.commit().await.context("Failed to burn a code")?;
         return Err(OAuthError::invalid_grant(
@@ -1213,7 +1316,7 @@ async fn code_grant(
     }
     let scope = get_s("scope")?;
     let with_refresh = client.policy.refresh_tokens.value;
-    let family = Family {
+    let mut family = Family {
         id: new_id(),
         user,
         session_id: Some(session_id),
@@ -1226,10 +1329,14 @@ async fn code_grant(
             now.plus_secs(client.policy.access_token_ttl_secs.value)
                 .millis()
         },
+        impersonation,
     };
+    if let Some(imp) = &family.impersonation {
+        family.expires_at = family.expires_at.min(imp.ends_at.millis());
+    }
     sqlx::query(
         "insert into token_family (family_id, application_id, user_id, user_session_id, scope, auth_time, \
-         created_at, expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8)",
+         created_at, expires_at, impersonation_id) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&family.id)
     .bind(&client.app.id)
@@ -1239,6 +1346,7 @@ async fn code_grant(
     .bind(family.auth_time)
     .bind(now.millis())
     .bind(family.expires_at)
+    .bind(family.impersonation.as_ref().map(|i| i.id.as_str()))
     .execute(&mut *tx)
     .await
     .context("Failed to store a token family")?;
@@ -1271,9 +1379,8 @@ async fn code_grant(
         tx,
         &user_actor(&family.user),
         meta,
-        Entry::success(
+        family.event(
             Event::TokenIssued,
-            Some(Target::user(&family.user.id)),
             json!({ "grant_type": "authorization_code", "application_id": client.app.id,
                     "client_id": client.app.client_id, "family_id": family.id, "jti": issued.jti,
                     "scope": family.scope, "refresh_token": issued.response.refresh_token.is_some() }),
@@ -1364,10 +1471,15 @@ async fn refresh_grant(
     };
     let hash = token_hash(&token);
     let mut conn = identity.db().connection().await?;
-    let query = "select r.family_id, r.expires_at as idle_expires_at, r.used_at, f.application_id, \
-         f.user_id, f.user_session_id, f.scope, f.auth_time, f.expires_at, f.revoked_at \
-         from refresh_token r join token_family f on f.family_id = r.family_id where r.token_hash = $1";
-    let mut row = sqlx::query(query)
+    // The token, its family and its user in one read.
+    let query = format!(
+        "select r.family_id, r.expires_at as idle_expires_at, r.used_at, f.application_id, \
+         f.user_session_id, f.scope, f.auth_time, f.expires_at as family_expires_at, f.revoked_at, \
+         f.impersonation_id, {} from refresh_token r join token_family f on f.family_id = r.family_id \
+         join end_user u on u.user_id = f.user_id where r.token_hash = $1",
+        users::JOINED_COLUMNS
+    );
+    let mut row = sqlx::query(sqlx::AssertSqlSafe(query.clone()))
         .bind(&hash)
         .fetch_optional(&mut *conn)
         .await
@@ -1375,7 +1487,7 @@ async fn refresh_grant(
     if row.is_none() {
         // A reader may lag the writer by a moment on SQLite (its snapshot predates the commit that
         // created this token, answered just before): ask the writer before refusing.
-        row = sqlx::query(query)
+        row = sqlx::query(sqlx::AssertSqlSafe(query))
             .bind(&hash)
             .fetch_optional(identity.db().writer())
             .await
@@ -1394,7 +1506,8 @@ async fn refresh_grant(
         // Only its own client may use a refresh token.
         return Err(OAuthError::invalid_grant(BAD));
     }
-    let user_id: String = row.try_get("user_id").context("token_family.user_id")?;
+    let user = users::decode(&row)?;
+    let user_id = user.id.clone();
     let used: Option<i64> = row.try_get("used_at").context("refresh_token.used_at")?;
     let revoked: Option<i64> = row
         .try_get("revoked_at")
@@ -1407,7 +1520,7 @@ async fn refresh_grant(
         .try_get("idle_expires_at")
         .context("refresh_token.expires_at")?;
     let absolute: i64 = row
-        .try_get("expires_at")
+        .try_get("family_expires_at")
         .context("token_family.expires_at")?;
     if used.is_some() || revoked.is_some() || idle <= now.millis() || absolute <= now.millis() {
         return Err(OAuthError::invalid_grant(BAD));
@@ -1430,10 +1543,19 @@ async fn refresh_grant(
                 .join(" ")
         }
     };
-    let user = users::find(&mut conn, &user_id).await?;
     if user.status != UserStatus::Active {
         return Err(OAuthError::invalid_grant(BAD));
     }
+    let impersonation_id: Option<String> = row
+        .try_get("impersonation_id")
+        .context("token_family.impersonation_id")?;
+    let impersonation = match impersonation_id {
+        Some(id) => match crate::impersonation::live_context(&mut conn, &id, now).await? {
+            Some(c) => Some(c),
+            None => return Err(OAuthError::invalid_grant(BAD)),
+        },
+        None => None,
+    };
     let rotate = client.policy.refresh_rotation.value;
     let family = Family {
         id: family_id,
@@ -1444,6 +1566,7 @@ async fn refresh_grant(
         scope,
         auth_time: row.try_get("auth_time").context("token_family.auth_time")?,
         expires_at: absolute,
+        impersonation,
     };
     let issued = issue_user_tokens(identity, &mut conn, client, &family, None, rotate, now).await?;
     drop(conn);
@@ -1465,9 +1588,8 @@ async fn refresh_grant(
         .record_claim(
             user_actor(&family.user),
             meta,
-            Entry::success(
+            family.event(
                 Event::TokenRefreshed,
-                Some(Target::user(&family.user.id)),
                 json!({ "application_id": client.app.id, "client_id": client.app.client_id,
                         "family_id": family.id, "jti": issued.jti, "scope": family.scope,
                         "rotated": rotate }),
@@ -1552,6 +1674,8 @@ async fn client_credentials(
         auth_time: None,
         roles: Vec::new(),
         permissions: Vec::new(),
+        act: None,
+        impersonation: None,
     };
     let access_token = crate::keys::sign(identity, "at+jwt", &claims)?;
     identity

@@ -83,8 +83,11 @@ impl User {
 
 const COLUMNS: &str = "user_id, email, email_verified, name, status, metadata, created_at, updated_at, \
      last_sign_in_at";
+/// `COLUMNS` for a join in which `end_user` is `u` (decoded by the same `decode`).
+pub(crate) const JOINED_COLUMNS: &str = "u.user_id, u.email, u.email_verified, u.name, u.status, \
+     u.metadata, u.created_at, u.updated_at, u.last_sign_in_at";
 
-fn decode(row: &sqlx::any::AnyRow) -> Result<User> {
+pub(crate) fn decode(row: &sqlx::any::AnyRow) -> Result<User> {
     let status: String = row.try_get("status").context("end_user.status")?;
     let metadata: String = row.try_get("metadata").context("end_user.metadata")?;
     Ok(User {
@@ -1178,6 +1181,7 @@ pub async fn sessions(
          s.created_at, s.last_seen_at, s.expires_at from user_session s \
          left join application a on a.application_id = s.application_id \
          where s.user_id = $1 and s.revoked_at is null and s.expires_at > $2 \
+         and s.impersonation_id is null \
          and ($3 = '' or s.application_id = $3 or exists (select 1 from session_application p \
          where p.user_session_id = s.user_session_id and p.application_id = $3)) order by s.created_at desc",
     )
@@ -1228,6 +1232,63 @@ pub async fn sessions(
                             .context("user_session.id")?,
                     )
                     .unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// A live sign-in session in which an application took part, as its page lists them.
+#[derive(Clone, Debug, Serialize)]
+pub struct ApplicationSession {
+    pub id: String,
+    pub user_id: String,
+    pub email: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// The newest live sessions that started in `application_id` or signed in to it (single sign-on).
+pub async fn application_sessions(
+    identity: &Identity,
+    principal: &Principal,
+    application_id: &str,
+    limit: i64,
+    now: Timestamp,
+) -> Result<Vec<ApplicationSession>> {
+    principal.authorize_in(Action::ViewUsers, application_id)?;
+    let rows = sqlx::query(
+        "select s.user_session_id, s.user_id, u.email, s.ip, s.user_agent, s.created_at, \
+         s.last_seen_at, s.expires_at from user_session s join end_user u on u.user_id = s.user_id \
+         where s.revoked_at is null and s.expires_at > $2 and s.impersonation_id is null \
+         and (s.application_id = $1 or exists \
+         (select 1 from session_application p where p.user_session_id = s.user_session_id \
+         and p.application_id = $1)) order by s.created_at desc, s.user_session_id desc limit $3",
+    )
+    .bind(application_id)
+    .bind(now.millis())
+    .bind(limit.clamp(1, 500))
+    .fetch_all(identity.db().pool())
+    .await
+    .context("Failed to list an application's sessions")?;
+    rows.iter()
+        .map(|r| {
+            let ms = |c: &'static str| -> Result<Timestamp> {
+                Ok(Timestamp::from_millis(
+                    r.try_get(c).context("user_session time")?,
+                ))
+            };
+            Ok(ApplicationSession {
+                id: r.try_get("user_session_id").context("user_session.id")?,
+                user_id: r.try_get("user_id").context("user_session.user_id")?,
+                email: r.try_get("email").context("end_user.email")?,
+                ip: r.try_get("ip").context("user_session.ip")?,
+                user_agent: r.try_get("user_agent").context("user_session.ua")?,
+                created_at: ms("created_at")?,
+                last_seen_at: ms("last_seen_at")?,
+                expires_at: ms("expires_at")?,
             })
         })
         .collect()

@@ -80,6 +80,18 @@ impl Application {
                 }
             }
         });
+        // Impersonations end at their time limit and undecided requests expire, on every replica.
+        let sweeper = state.identity.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                if let Err(e) =
+                    identity::impersonation::sweep(&sweeper, identity::Timestamp::now()).await
+                {
+                    tracing::warn!(error = %app::ssr::error_chain(&e), "impersonation sweep failed");
+                }
+            }
+        });
         crate::backchannel::spawn(
             state.identity.clone(),
             state.config.allow_private_outbound,
@@ -136,7 +148,7 @@ fn router(state: AppState) -> Router {
     Router::new()
         .merge(http::ops::router())
         .merge(http::auth::router())
-        .merge(http::hosted::router())
+        .merge(http::hosted::router(state.clone()))
         .merge(http::oidc::router())
         .merge(http::api::router())
         .leptos_routes_with_context(

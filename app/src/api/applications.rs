@@ -108,6 +108,17 @@ pub struct LogoutRow {
     pub last_error: Option<String>,
 }
 
+/// A live sign-in session in which the application took part.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppSessionRow {
+    pub id: String,
+    pub user_id: String,
+    pub email: String,
+    pub ip: String,
+    pub created_at: String,
+    pub last_seen_at: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRow {
     pub id: String,
@@ -139,6 +150,10 @@ pub struct AppDetail {
     pub keys: Vec<KeyRow>,
     /// The latest back-channel logout deliveries, newest first.
     pub logouts: Vec<LogoutRow>,
+    /// The newest live sessions that signed in to it.
+    pub sessions: Vec<AppSessionRow>,
+    /// The viewer may end sessions.
+    pub can_revoke_sessions: bool,
     /// The viewer may change this application.
     pub can_manage: bool,
 }

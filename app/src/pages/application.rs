@@ -1,4 +1,5 @@
-//! One application, in tabs: Overview, Redirects, Session policy, Credentials, Danger zone. Every form
+//! One application, in tabs: Overview, Redirects, Session policy, Roles, Credentials, Sessions,
+//! Danger zone. Every form
 //! validates on the server and shows its errors next to the field; a success shows a toast. Secrets
 //! and keys are shown once, in a dialog, right after they are created.
 
@@ -8,6 +9,7 @@ use crate::api::applications::{
     RotateClientSecret, SCOPES, SecretRow, SetApplicationStatus, UpdateApplicationOverview,
     UpdateApplicationPolicy, UpdateApplicationRedirects, get_application, type_label,
 };
+use crate::api::users::RevokeUserSession;
 use crate::api::{AppError, Viewer};
 use crate::components::layout::with_me;
 use crate::components::ui::{
@@ -19,12 +21,13 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
-const TABS: [(&str, &str); 6] = [
+const TABS: [(&str, &str); 7] = [
     ("overview", "Overview"),
     ("redirects", "Redirects"),
     ("session", "Session policy"),
     ("roles", "Roles"),
     ("credentials", "Credentials"),
+    ("sessions", "Sessions"),
     ("danger", "Danger zone"),
 ];
 
@@ -43,6 +46,7 @@ struct Actions {
     revoke_key: ServerAction<RevokeAppKey>,
     new_role: ServerAction<CreateAppRole>,
     delete_role: ServerAction<DeleteAppRole>,
+    revoke_session: ServerAction<RevokeUserSession>,
 }
 
 impl Actions {
@@ -60,10 +64,11 @@ impl Actions {
             revoke_key: ServerAction::new(),
             new_role: ServerAction::new(),
             delete_role: ServerAction::new(),
+            revoke_session: ServerAction::new(),
         }
     }
 
-    fn versions(&self) -> [usize; 11] {
+    fn versions(&self) -> [usize; 12] {
         [
             self.overview.version().get(),
             self.redirects.version().get(),
@@ -76,6 +81,7 @@ impl Actions {
             self.revoke_key.version().get(),
             self.new_role.version().get(),
             self.delete_role.version().get(),
+            self.revoke_session.version().get(),
         ]
     }
 }
@@ -120,6 +126,7 @@ fn ApplicationSection(me: Viewer) -> impl IntoView {
     notify_on_success(actions.revoke_key, toast, "API key revoked.");
     notify_on_success(actions.new_role, toast, "Role created.");
     notify_on_success(actions.delete_role, toast, "Role deleted.");
+    notify_on_success(actions.revoke_session, toast, "Session ended.");
 
     // A new secret or key: shown once, in a dialog, until it is dismissed.
     let revealed = RwSignal::new(None::<Revealed>);
@@ -221,6 +228,7 @@ fn Detail(d: AppDetail, tab: Memo<String>, actions: Actions, csrf: String) -> im
                 "session" => view! { <PolicyTab d csrf action=actions.policy /> }.into_any(),
                 "roles" => view! { <RolesTab d csrf actions /> }.into_any(),
                 "credentials" => view! { <CredentialsTab d csrf actions /> }.into_any(),
+                "sessions" => view! { <SessionsTab d csrf action=actions.revoke_session /> }.into_any(),
                 "danger" => view! { <DangerTab d csrf actions /> }.into_any(),
                 _ => view! { <OverviewTab d csrf action=actions.overview /> }.into_any(),
             }
@@ -375,6 +383,53 @@ fn RedirectsTab(
         })}
     }
     .into_any()
+}
+
+/// The live sign-in sessions that signed in to this application, each with "End session" (which
+/// ends it everywhere and sends back-channel logout to every application of that session).
+#[component]
+fn SessionsTab(
+    d: AppDetail,
+    csrf: String,
+    action: ServerAction<RevokeUserSession>,
+) -> impl IntoView {
+    let error = failed(action.value());
+    let can_revoke = d.can_revoke_sessions;
+    view! {
+        <section class=CARD aria-labelledby="app-sessions-heading">
+            <h2 id="app-sessions-heading" class="mb-1 text-lg font-semibold">"Active sign-in sessions"</h2>
+            <p class="mb-4 text-sm text-slate-600 dark:text-slate-400">
+                "Sessions that started here or signed in here through single sign-on, newest first (up to 50). Ending one signs the user out of every application of that session."
+            </p>
+            {d.sessions.is_empty().then(|| view! { <p class="text-sm">"No active sessions."</p> })}
+            {(!d.sessions.is_empty()).then(|| view! {
+                <DataTable headers=vec!["User", "IP", "Started (UTC)", "Last seen (UTC)", ""] testid="app-sessions">
+                    {d.sessions.iter().map(|s| {
+                        let (csrf, uid, sid) = (csrf.clone(), s.user_id.clone(), s.id.clone());
+                        view! {
+                            <tr>
+                                <td class="px-3 py-2"><a class="underline" href=format!("/users/{}", s.user_id)>{s.email.clone()}</a></td>
+                                <td class="px-3 py-2">{s.ip.clone()}</td>
+                                <td class="px-3 py-2 tabular-nums">{s.created_at.clone()}</td>
+                                <td class="px-3 py-2 tabular-nums">{s.last_seen_at.clone()}</td>
+                                <td class="px-3 py-2 text-right">
+                                    {can_revoke.then(|| view! {
+                                        <ActionForm action>
+                                            <input type="hidden" name="csrf" value=csrf />
+                                            <input type="hidden" name="id" value=uid />
+                                            <input type="hidden" name="session_id" value=sid />
+                                            <button type="submit" class=BUTTON_QUIET>"End session"</button>
+                                        </ActionForm>
+                                    })}
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </DataTable>
+            })}
+            {general(error)}
+        </section>
+    }
 }
 
 /// The policy table with one input per value: shared by the application page and Settings.

@@ -35,6 +35,9 @@ pub fn message(code: &str) -> &'static str {
             "This sign-in request has expired. Go back to the application and start again."
         }
         "invalid_request" => "The application sent an incomplete sign-in request.",
+        "impersonating" => {
+            "This browser is impersonating a user: account changes (password, email, sign-up, invitations) are refused."
+        }
         "invalid_id_token_hint" | "client_mismatch" => {
             "The application sent a sign-out request we could not verify."
         }

@@ -30,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_keys, create_key))
         .routes(routes!(revoke_key))
         .routes(routes!(logout_deliveries))
+        .routes(routes!(application_sessions))
 }
 
 /// `Some(None)` for an explicit `null`, `None` when the field is absent.
@@ -665,4 +666,31 @@ async fn logout_deliveries(
 ) -> Result<Json<DeliveryList>, ApiError> {
     let data = identity::logout::deliveries(&state.identity, &principal, &id, 50).await?;
     Ok(Json(DeliveryList { data }))
+}
+
+#[derive(Serialize, ToSchema)]
+struct ApplicationSessionList {
+    #[schema(value_type = Vec<Object>)]
+    data: Vec<identity::users::ApplicationSession>,
+}
+
+/// The newest live sign-in sessions (up to 200) that started in this application or signed in to
+/// it. End one with `DELETE /api/v1/users/{id}/sessions/{session_id}`.
+#[utoipa::path(get, path = "/api/v1/applications/{id}/sessions", tag = "applications",
+    params(("id" = String, Path)),
+    responses((status = 200, body = ApplicationSessionList), (status = 404, body = ErrorBody)))]
+async fn application_sessions(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ApplicationSessionList>, ApiError> {
+    let data = identity::users::application_sessions(
+        &state.identity,
+        &principal,
+        &id,
+        200,
+        Timestamp::now(),
+    )
+    .await?;
+    Ok(Json(ApplicationSessionList { data }))
 }

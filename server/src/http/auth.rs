@@ -17,6 +17,67 @@ pub fn router() -> Router<AppState> {
         .route("/auth/login", post(login))
         .route("/auth/logout", post(logout))
         .route("/auth/accept-invite", post(accept_invite))
+        .route("/auth/impersonations/start", post(start_impersonation))
+}
+
+#[derive(Deserialize)]
+pub struct StartForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    id: String,
+}
+
+/// Starts an approved impersonation in this browser: the `pc_imp` cookie carries its own sign-in
+/// session, then the Impersonation page offers the link into the application (a plain link, since
+/// the dashboard's CSP keeps form posts on our origin).
+async fn start_impersonation(
+    State(state): State<AppState>,
+    Extension(rc): Extension<RequestContext>,
+    Form(form): Form<StartForm>,
+) -> Response {
+    let Some(current) = rc.current.as_ref() else {
+        return Redirect::to("/login").into_response();
+    };
+    if !identity::secret::constant_time_eq(&form.csrf, &current.csrf_token) {
+        return Redirect::to("/impersonation?error=csrf_failed").into_response();
+    }
+    let now = Timestamp::now();
+    match identity::impersonation::start(
+        &state.identity,
+        &current.principal,
+        &rc.meta,
+        &form.id,
+        now,
+    )
+    .await
+    {
+        Ok(started) => {
+            let ends = started
+                .impersonation
+                .ends_at
+                .map_or(0, |e| (e.millis() - now.millis()) / 1000);
+            let mut res = Redirect::to(&format!(
+                "/impersonation?started={}",
+                super::hosted::enc(&started.impersonation.id)
+            ))
+            .into_response();
+            append_cookie(
+                &mut res,
+                super::hosted::impersonation_cookie(
+                    started.session_token,
+                    ends,
+                    state.secure_cookies(),
+                ),
+            );
+            res
+        }
+        Err(e @ Error::Internal { .. }) => {
+            tracing::error!(error = %app::ssr::error_chain(&e), "starting an impersonation failed");
+            Redirect::to("/impersonation?error=unavailable").into_response()
+        }
+        Err(e) => Redirect::to(&format!("/impersonation?error={}", e.code())).into_response(),
+    }
 }
 
 #[derive(Deserialize)]

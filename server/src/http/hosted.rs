@@ -20,15 +20,57 @@ use serde::Deserialize;
 
 /// The end user's sign-in session on the hosted pages; separate from the staff session.
 pub const USER_COOKIE: &str = "pc_user";
+/// A support person's impersonation session (see `identity::impersonation`); counts only for the
+/// impersonated application.
+pub const IMPERSONATION_COOKIE: &str = "pc_imp";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/u/auth/sign-in", post(sign_in))
+pub fn router(state: AppState) -> Router<AppState> {
+    // Account changes are refused in a browser that is impersonating someone.
+    let account = Router::new()
         .route("/u/auth/sign-up", post(sign_up))
         .route("/u/auth/forgot-password", post(forgot_password))
         .route("/u/auth/reset-password", post(reset_password))
         .route("/u/auth/accept-invitation", post(accept_invitation))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            not_impersonating,
+        ));
+    Router::new()
+        .route("/u/auth/sign-in", post(sign_in))
         .route("/u/auth/sign-out", post(sign_out))
+        .merge(account)
+}
+
+async fn not_impersonating(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(token) = super::edge::cookie_value(req.headers(), IMPERSONATION_COOKIE) {
+        match identity::impersonation::is_live(&state.identity, &token, Timestamp::now()).await {
+            Ok(false) => {}
+            Ok(true) => return Redirect::to("/u/error?error=impersonating").into_response(),
+            Err(e) => {
+                logged(&e, "impersonation check");
+                return Redirect::to("/u/error?error=unavailable").into_response();
+            }
+        }
+    }
+    next.run(req).await
+}
+
+pub(crate) fn impersonation_cookie(
+    value: String,
+    max_age_secs: i64,
+    secure: bool,
+) -> Cookie<'static> {
+    Cookie::build((IMPERSONATION_COOKIE, value))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .path("/")
+        .max_age(cookie::time::Duration::seconds(max_age_secs.max(0)))
+        .build()
 }
 
 #[derive(Deserialize, Default)]

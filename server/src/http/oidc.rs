@@ -9,8 +9,8 @@
 
 use super::AppState;
 use super::edge::cookie_value;
-use super::hosted::USER_COOKIE;
 use super::hosted::enc;
+use super::hosted::{IMPERSONATION_COOKIE, USER_COOKIE};
 use axum::Router;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Extension, Form, Query, State};
@@ -164,10 +164,14 @@ async fn authorize(
     status: StatusCode,
 ) -> Response {
     let cookie = cookie_value(headers, USER_COOKIE);
+    let imp = cookie_value(headers, IMPERSONATION_COOKIE);
     let result = oauth::authorize(
         &state.identity,
         params,
-        cookie.as_deref(),
+        oauth::SessionCookies {
+            session: cookie.as_deref(),
+            impersonation: imp.as_deref(),
+        },
         &meta,
         Timestamp::now(),
     )
@@ -217,13 +221,17 @@ async fn resume(
         return redirect(StatusCode::SEE_OTHER, "/u/error?error=invalid_request");
     };
     let cookie = cookie_value(&headers, USER_COOKIE);
+    let imp = cookie_value(&headers, IMPERSONATION_COOKIE);
     let binding = cookie_value(&headers, AUTHZ_COOKIE);
     let result = oauth::resume(
         &state.identity,
         &q.request,
         binding.as_deref(),
         q.client_id.as_deref(),
-        cookie.as_deref(),
+        oauth::SessionCookies {
+            session: cookie.as_deref(),
+            impersonation: imp.as_deref(),
+        },
         &meta,
         Timestamp::now(),
     )

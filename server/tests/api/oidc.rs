@@ -1033,6 +1033,35 @@ async fn one_sign_in_serves_every_application_and_prompt_rules_hold(backend: Bac
         .and_then(|s| s.last())
         .expect("a session");
     assert_eq!(first["applications"], json!(["A", "B"]), "{sessions}");
+    // …and per application: B lists every live session that signed in to it, an unused app none.
+    let listed = |id: String| {
+        let api = &api;
+        async move {
+            let (status, v) = api
+                .send(
+                    Method::GET,
+                    &format!("/api/v1/applications/{id}/sessions"),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "{v}");
+            v["data"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    let at_b = listed(b.id.clone()).await;
+    let ids: Vec<&Value> = sessions["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|s| &s["id"])
+        .collect();
+    assert_eq!(at_b.len(), ids.len(), "{at_b:?}");
+    assert!(
+        at_b.iter()
+            .all(|s| ids.contains(&&s["id"]) && s["email"] == "ada@example.com")
+    );
+    let unused = client(&api, "C", "spa", json!({})).await;
+    assert!(listed(unused.id).await.is_empty());
 }
 
 async fn introspect(app: &TestApp, who: &Client, token: &str) -> (u16, Value) {
