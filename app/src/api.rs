@@ -4,6 +4,7 @@
 pub mod applications;
 pub mod audit;
 pub mod hosted;
+pub mod impersonation;
 pub mod keys;
 pub mod session;
 pub mod staff;
@@ -70,6 +71,8 @@ pub struct Viewer {
     pub can_view_settings: bool,
     pub can_manage_applications: bool,
     pub can_view_outbox: bool,
+    /// The viewer's open impersonation, shown in a banner on every page.
+    pub impersonating: Option<impersonation::Banner>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,8 +17,8 @@ use leptos_router::{SsrMode, path};
 use components::layout::DashboardLayout;
 use pages::{
     accept_invite::AcceptInvitePage, application::ApplicationPage, applications::ApplicationsPage,
-    audit::AuditPage, coming_soon::ComingSoon, home::HomePage, hosted, login::LoginPage,
-    organizations, settings::SettingsPage, staff::StaffPage, users,
+    audit::AuditPage, home::HomePage, hosted, impersonation, login::LoginPage, organizations,
+    settings::SettingsPage, staff::StaffPage, users,
 };
 
 /// The HTML document around the app, rendered on the server only.
@@ -81,11 +81,7 @@ pub fn App() -> impl IntoView {
                     <Route ssr=SsrMode::Async path=path!("users/:id") view=users::UserPage />
                     <Route ssr=SsrMode::Async path=path!("organizations") view=organizations::OrganizationsPage />
                     <Route ssr=SsrMode::Async path=path!("organizations/:id") view=organizations::OrganizationPage />
-                    <Route
-                        ssr=SsrMode::Async
-                        path=path!("impersonation")
-                        view=|| view! { <ComingSoon title="Impersonation" issue="Audited impersonation" /> }
-                    />
+                    <Route ssr=SsrMode::Async path=path!("impersonation") view=impersonation::ImpersonationPage />
                     <Route ssr=SsrMode::Async path=path!("settings") view=SettingsPage />
                 </ParentRoute>
             </Routes>

@@ -323,6 +323,47 @@ pub fn policy_patch(
     Ok(patch)
 }
 
+async fn impersonation_settings(
+    identity: &identity::Identity,
+    principal: &identity::Principal,
+    id: &str,
+) -> Result<crate::api::impersonation::ImpSettings, AppError> {
+    use identity::impersonation as imp;
+    let policy = imp::policy(identity, principal, id).await.map_err(fail)?;
+    let assigned = imp::assignments(identity, principal, id)
+        .await
+        .map_err(fail)?;
+    let can_assign = principal.can(identity::Action::AssignImpersonators);
+    let candidates = if can_assign {
+        identity::staff::list(identity, principal)
+            .await
+            .map_err(fail)?
+            .into_iter()
+            .filter(|s| {
+                identity::authz::allows(s.role, identity::Action::Impersonate)
+                    && !assigned.iter().any(|a| a.staff_id == s.id)
+            })
+            .map(|s| (s.id, format!("{} · {}", s.email, s.role.label())))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(crate::api::impersonation::ImpSettings {
+        enabled: policy.enabled,
+        max_minutes: policy.max_duration_secs / 60,
+        require_approval: policy.require_approval,
+        mode: policy.mode.as_str().to_owned(),
+        notify_user: policy.notify_user,
+        assigned: assigned
+            .into_iter()
+            .map(|a| (a.staff_id, format!("{} · {}", a.email, a.role)))
+            .collect(),
+        candidates,
+        can_edit: principal.can(identity::Action::ManageImpersonationPolicy),
+        can_assign,
+    })
+}
+
 pub async fn app_detail(id: &str) -> Result<AppDetail, AppError> {
     let call = call()?;
     let principal = call.principal()?;
@@ -353,6 +394,7 @@ pub async fn app_detail(id: &str) -> Result<AppDetail, AppError> {
     let sessions = identity::users::application_sessions(identity, principal, id, 50, now)
         .await
         .map_err(fail)?;
+    let impersonation = impersonation_settings(identity, principal, id).await?;
     let one = |u: &Option<identity::redirect_uris::RedirectUri>| {
         u.as_ref().map(|u| u.as_str().to_owned())
     };
@@ -429,6 +471,7 @@ pub async fn app_detail(id: &str) -> Result<AppDetail, AppError> {
             })
             .collect(),
         can_revoke_sessions: principal.can(identity::Action::RevokeUserSessions),
+        impersonation,
         can_manage: principal.can(identity::Action::ManageApplications),
     })
 }
@@ -570,6 +613,17 @@ pub async fn user_detail(id: &str) -> Result<UserDetail, AppError> {
     let events = identity::audit::for_user(identity, principal, id, 20)
         .await
         .map_err(fail)?;
+    let impersonations = identity::impersonation::list(
+        identity,
+        principal,
+        &identity::impersonation::Filter {
+            user_id: Some(id.to_owned()),
+            ..Default::default()
+        },
+        50,
+    )
+    .await
+    .map_err(fail)?;
     let filters = user_filters().await?;
     Ok(UserDetail {
         user: user_row(&user),
@@ -603,6 +657,12 @@ pub async fn user_detail(id: &str) -> Result<UserDetail, AppError> {
             })
             .collect(),
         events: events.into_iter().map(audit_row).collect(),
+        impersonations: impersonations
+            .into_iter()
+            .map(|i| {
+                crate::api::impersonation::row(i, principal.staff_id(), &identity.settings().issuer)
+            })
+            .collect(),
         organizations: filters.organizations,
         roles: filters.roles,
         applications: filters.applications,

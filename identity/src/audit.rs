@@ -754,11 +754,13 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<(Record, String)> {
     Ok((record, detail_text))
 }
 
-/// Newest first; `before` is the `seq` of the last row of the previous page.
+/// Newest first; `before` is the `seq` of the last row of the previous page. `target` narrows to
+/// events about one thing, e.g. `("impersonation", id)`: the story of one impersonation.
 pub async fn list(
     identity: &crate::Identity,
     principal: &crate::Principal,
     before: Option<i64>,
+    target: Option<(&str, &str)>,
     limit: i64,
 ) -> Result<Vec<Record>> {
     let limit = limit.clamp(1, 500);
@@ -773,13 +775,17 @@ pub async fn list(
             ("and $3 = $3", "")
         }
     };
+    let (target_type, target_id) = target.unwrap_or(("", ""));
     let sql = format!(
-        "select {COLUMNS} from audit_event where seq < $1 {filter} order by seq desc limit $2"
+        "select {COLUMNS} from audit_event where seq < $1 {filter} \
+         and ($4 = '' or (target_type = $4 and target_id = $5)) order by seq desc limit $2"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(before.unwrap_or(i64::MAX))
         .bind(limit)
         .bind(application)
+        .bind(target_type)
+        .bind(target_id)
         .fetch_all(identity.db().pool())
         .await
         .context("Failed to read audit events")?;

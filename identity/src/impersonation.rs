@@ -518,7 +518,8 @@ fn refused(code: &'static str, message: &str) -> Error {
 /// What a support person asks for.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct NewRequest {
-    pub user_id: String,
+    /// The user's id or email address.
+    pub user: String,
     pub application_id: String,
     pub duration_secs: i64,
     pub reason: String,
@@ -619,12 +620,21 @@ pub async fn request(
             ),
         ));
     }
-    let user = crate::users::find(&mut tx, &input.user_id)
-        .await
-        .map_err(|e| match e {
-            Error::NotFound => Error::invalid("user_id", "unknown_user", "Choose a user."),
-            e => e,
-        })?;
+    let unknown = || Error::invalid("user", "unknown_user", "No user with this email address.");
+    let user = if input.user.contains('@') {
+        let email = Email::parse(&input.user).map_err(|_| unknown())?;
+        crate::users::find_by_email(&mut tx, &email)
+            .await?
+            .map(|(u, _)| u)
+            .ok_or_else(unknown)?
+    } else {
+        crate::users::find(&mut tx, input.user.trim())
+            .await
+            .map_err(|e| match e {
+                Error::NotFound => unknown(),
+                e => e,
+            })?
+    };
     if user.status != crate::users::Status::Active {
         return Err(refused(
             "user_not_active",
@@ -1102,6 +1112,55 @@ pub async fn sweep(identity: &Identity, now: Timestamp) -> Result<usize> {
         .await
         .context("Failed to commit an impersonation sweep")?;
     Ok(n)
+}
+
+/// An application the staff member may impersonate in now (enabled and assigned).
+#[derive(Clone, Debug, Serialize)]
+pub struct Allowed {
+    pub application_id: String,
+    pub name: String,
+    pub max_duration_secs: i64,
+    pub require_approval: bool,
+    pub mode: Mode,
+}
+
+pub async fn allowed_applications(
+    identity: &Identity,
+    principal: &Principal,
+) -> Result<Vec<Allowed>> {
+    if !principal.can(Action::Impersonate) {
+        return Ok(Vec::new());
+    }
+    let Ok((staff_id, _)) = staff_of(principal) else {
+        return Ok(Vec::new());
+    };
+    let rows = sqlx::query(
+        "select a.application_id, a.name, p.max_duration_secs, p.require_approval, p.mode \
+         from impersonation_assignment s join impersonation_policy p on p.application_id = s.application_id \
+         join application a on a.application_id = s.application_id \
+         where s.staff_id = $1 and p.enabled = 1 and a.status = 'active' and a.app_type <> 'm2m' \
+         order by a.name",
+    )
+    .bind(staff_id)
+    .fetch_all(identity.db().pool())
+    .await
+    .context("Failed to list impersonation applications")?;
+    rows.iter()
+        .map(|r| {
+            Ok(Allowed {
+                application_id: r.try_get("application_id").context("application.id")?,
+                name: r.try_get("name").context("application.name")?,
+                max_duration_secs: r
+                    .try_get("max_duration_secs")
+                    .context("impersonation_policy.max")?,
+                require_approval: r
+                    .try_get::<i64, _>("require_approval")
+                    .context("impersonation_policy.approval")?
+                    == 1,
+                mode: Mode::parse(&r.try_get::<String, _>("mode").context("policy.mode")?)?,
+            })
+        })
+        .collect()
 }
 
 /// Filters of the history list.

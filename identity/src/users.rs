@@ -165,7 +165,7 @@ pub(crate) async fn find(conn: &mut AnyConnection, id: &str) -> Result<User> {
     decode(&row)
 }
 
-async fn find_by_email(
+pub(crate) async fn find_by_email(
     conn: &mut AnyConnection,
     email: &Email,
 ) -> Result<Option<(User, Option<SecretString>)>> {

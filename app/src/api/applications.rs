@@ -152,6 +152,7 @@ pub struct AppDetail {
     pub logouts: Vec<LogoutRow>,
     /// The newest live sessions that signed in to it.
     pub sessions: Vec<AppSessionRow>,
+    pub impersonation: super::impersonation::ImpSettings,
     /// The viewer may end sessions.
     pub can_revoke_sessions: bool,
     /// The viewer may change this application.

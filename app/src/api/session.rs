@@ -6,7 +6,25 @@ use leptos::prelude::*;
 pub async fn me() -> Result<Option<Viewer>, AppError> {
     use identity::Action;
     let call = crate::ssr::call()?;
+    let impersonating = match &call.current {
+        Some(c) => identity::impersonation::open_for(
+            &call.identity,
+            &c.principal,
+            identity::Timestamp::now(),
+        )
+        .await
+        .map_err(crate::ssr::fail)?
+        .map(|i| super::impersonation::Banner {
+            id: i.id,
+            user_email: i.user_email,
+            application_name: i.application_name,
+            status: i.status.as_str().to_owned(),
+            ends_at: i.ends_at.map(identity::Timestamp::rfc3339),
+        }),
+        None => None,
+    };
     Ok(call.current.map(|c| Viewer {
+        impersonating,
         staff_id: c.principal.staff_id().unwrap_or_default().to_owned(),
         email: match &c.principal.kind {
             identity::authz::PrincipalKind::Staff { email, .. } => email.clone(),

@@ -62,6 +62,8 @@ pub struct UserDetail {
     pub grants: Vec<GrantRow>,
     pub sessions: Vec<SessionRow>,
     pub events: Vec<AuditRow>,
+    /// Who impersonated this user, where, when and why (newest first).
+    pub impersonations: Vec<super::impersonation::ImpRow>,
     /// Organizations to add the user to.
     pub organizations: Vec<Choice>,
     /// Every application role, labelled "Application · role", to grant.

@@ -109,10 +109,42 @@ pub fn DashboardLayout() -> impl IntoView {
                         })}
                     </Suspense>
                 </header>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        me.await.ok().flatten().and_then(|m| m.impersonating).map(|b| view! { <ImpersonationBanner b /> })
+                    })}
+                </Suspense>
                 <main id="main" class="mx-auto w-full max-w-6xl flex-1 px-4 py-8 sm:px-8">
                     <Outlet />
                 </main>
             </div>
+        </div>
+    }
+}
+
+/// Shown on every page while the viewer has an impersonation open: who, where, until when.
+#[component]
+fn ImpersonationBanner(b: crate::api::impersonation::Banner) -> impl IntoView {
+    let text = match b.status.as_str() {
+        "active" => format!(
+            "You are impersonating {} in {} until {} (UTC).",
+            b.user_email,
+            b.application_name,
+            b.ends_at.unwrap_or_default()
+        ),
+        "approved" => format!(
+            "Your request to impersonate {} in {} is approved: start it or withdraw it.",
+            b.user_email, b.application_name
+        ),
+        _ => format!(
+            "Your request to impersonate {} in {} is waiting for approval.",
+            b.user_email, b.application_name
+        ),
+    };
+    view! {
+        <div role="status" data-testid="impersonation-banner" class="flex flex-wrap items-center justify-between gap-2 border-b border-amber-300 bg-amber-100 px-4 py-2 text-sm text-amber-950 dark:border-amber-700 dark:bg-amber-950 dark:text-amber-100">
+            <span>{text}</span>
+            <a class="font-medium underline" href="/impersonation">"Manage"</a>
         </div>
     }
 }

@@ -9,6 +9,7 @@ use crate::api::applications::{
     RotateClientSecret, SCOPES, SecretRow, SetApplicationStatus, UpdateApplicationOverview,
     UpdateApplicationPolicy, UpdateApplicationRedirects, get_application, type_label,
 };
+use crate::api::impersonation::{AssignImpersonator, SetImpersonationPolicy, UnassignImpersonator};
 use crate::api::users::RevokeUserSession;
 use crate::api::{AppError, Viewer};
 use crate::components::layout::with_me;
@@ -21,13 +22,14 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
-const TABS: [(&str, &str); 7] = [
+const TABS: [(&str, &str); 8] = [
     ("overview", "Overview"),
     ("redirects", "Redirects"),
     ("session", "Session policy"),
     ("roles", "Roles"),
     ("credentials", "Credentials"),
     ("sessions", "Sessions"),
+    ("impersonation", "Impersonation"),
     ("danger", "Danger zone"),
 ];
 
@@ -47,6 +49,9 @@ struct Actions {
     new_role: ServerAction<CreateAppRole>,
     delete_role: ServerAction<DeleteAppRole>,
     revoke_session: ServerAction<RevokeUserSession>,
+    imp_policy: ServerAction<SetImpersonationPolicy>,
+    assign: ServerAction<AssignImpersonator>,
+    unassign: ServerAction<UnassignImpersonator>,
 }
 
 impl Actions {
@@ -65,10 +70,13 @@ impl Actions {
             new_role: ServerAction::new(),
             delete_role: ServerAction::new(),
             revoke_session: ServerAction::new(),
+            imp_policy: ServerAction::new(),
+            assign: ServerAction::new(),
+            unassign: ServerAction::new(),
         }
     }
 
-    fn versions(&self) -> [usize; 12] {
+    fn versions(&self) -> [usize; 15] {
         [
             self.overview.version().get(),
             self.redirects.version().get(),
@@ -82,6 +90,9 @@ impl Actions {
             self.new_role.version().get(),
             self.delete_role.version().get(),
             self.revoke_session.version().get(),
+            self.imp_policy.version().get(),
+            self.assign.version().get(),
+            self.unassign.version().get(),
         ]
     }
 }
@@ -127,6 +138,9 @@ fn ApplicationSection(me: Viewer) -> impl IntoView {
     notify_on_success(actions.new_role, toast, "Role created.");
     notify_on_success(actions.delete_role, toast, "Role deleted.");
     notify_on_success(actions.revoke_session, toast, "Session ended.");
+    notify_on_success(actions.imp_policy, toast, "Impersonation policy saved.");
+    notify_on_success(actions.assign, toast, "Assigned.");
+    notify_on_success(actions.unassign, toast, "Assignment removed.");
 
     // A new secret or key: shown once, in a dialog, until it is dismissed.
     let revealed = RwSignal::new(None::<Revealed>);
@@ -229,6 +243,7 @@ fn Detail(d: AppDetail, tab: Memo<String>, actions: Actions, csrf: String) -> im
                 "roles" => view! { <RolesTab d csrf actions /> }.into_any(),
                 "credentials" => view! { <CredentialsTab d csrf actions /> }.into_any(),
                 "sessions" => view! { <SessionsTab d csrf action=actions.revoke_session /> }.into_any(),
+                "impersonation" => view! { <ImpersonationTab d csrf actions /> }.into_any(),
                 "danger" => view! { <DangerTab d csrf actions /> }.into_any(),
                 _ => view! { <OverviewTab d csrf action=actions.overview /> }.into_any(),
             }
@@ -426,6 +441,99 @@ fn SessionsTab(
                         }
                     }).collect_view()}
                 </DataTable>
+            })}
+            {general(error)}
+        </section>
+    }
+}
+
+/// Who may impersonate here and under which rules. Operators and owners edit the policy; owners
+/// assign staff.
+#[component]
+fn ImpersonationTab(d: AppDetail, csrf: String, actions: Actions) -> impl IntoView {
+    let s = d.impersonation.clone();
+    let error = Signal::derive(move || {
+        [
+            failed(actions.imp_policy.value()).get(),
+            failed(actions.assign.value()).get(),
+            failed(actions.unassign.value()).get(),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+    });
+    let disabled = !s.can_edit;
+    let id = StoredValue::new(d.summary.id.clone());
+    let csrf = StoredValue::new(csrf);
+    let m2m = d.summary.app_type == "m2m";
+    let check = move |name: &'static str, label: &'static str, help: &'static str, on: bool| {
+        view! {
+            <label class="flex items-start gap-2 text-sm">
+                <input type="checkbox" name=name checked=on disabled=disabled class="mt-1" />
+                <span><span class="font-medium">{label}</span><span class="block text-slate-500">{help}</span></span>
+            </label>
+        }
+    };
+    view! {
+        <section class=CARD aria-labelledby="imp-policy-heading">
+            <h2 id="imp-policy-heading" class="mb-1 text-lg font-semibold">"Impersonation policy"</h2>
+            {m2m.then(|| view! { <p class="mb-3 text-sm">"Machine-to-machine applications have no users to impersonate."</p> })}
+            <ActionForm action=actions.imp_policy attr:class="space-y-4">
+                <input type="hidden" name="csrf" value=csrf.get_value() />
+                <input type="hidden" name="id" value=id.get_value() />
+                {check("enabled", "Enabled", "Assigned support staff may sign in as a user of this application.", s.enabled)}
+                {check("require_approval", "Approval required", "Another owner or operator approves each request (two-person rule).", s.require_approval)}
+                {check("notify_user", "Notify the user", "Email the user when an impersonation of their account ends.", s.notify_user)}
+                <div class="grid gap-4 sm:grid-cols-2">
+                    <div>
+                        <label class=LABEL for="imp-max">"Maximum duration (minutes, up to 480)"</label>
+                        <input class=INPUT id="imp-max" name="max_minutes" type="number" min="1" max="480"
+                            value=s.max_minutes.to_string() disabled=disabled aria-describedby="imp-max-error" />
+                        <FieldError id="imp-max-error" message=field(error, "max_duration_secs") />
+                    </div>
+                    <div>
+                        <label class=LABEL for="imp-mode">"Mode (carried in the tokens)"</label>
+                        <select class=INPUT id="imp-mode" name="mode" disabled=disabled>
+                            <option value="full" selected=s.mode == "full">"Full: act as the user"</option>
+                            <option value="read_only" selected=s.mode == "read_only">"Read only: the application should refuse changes"</option>
+                        </select>
+                    </div>
+                </div>
+                {s.can_edit.then(|| view! { <button type="submit" class=BUTTON>"Save impersonation policy"</button> })}
+            </ActionForm>
+        </section>
+        <section class=format!("{CARD} mt-6") aria-labelledby="imp-assign-heading">
+            <h2 id="imp-assign-heading" class="mb-1 text-lg font-semibold">"Who may impersonate here"</h2>
+            <p class="mb-3 text-sm text-slate-600 dark:text-slate-400">"Owners and operators need an assignment too; auditors never impersonate."</p>
+            {s.assigned.is_empty().then(|| view! { <p class="text-sm">"Nobody is assigned."</p> })}
+            <ul class="mb-4 space-y-2 text-sm" data-testid="imp-assigned">
+                {s.assigned.clone().into_iter().map(|(staff, label)| view! {
+                    <li class="flex items-center justify-between gap-2">
+                        <span>{label}</span>
+                        {s.can_assign.then(|| view! {
+                            <ActionForm action=actions.unassign>
+                                <input type="hidden" name="csrf" value=csrf.get_value() />
+                                <input type="hidden" name="id" value=id.get_value() />
+                                <input type="hidden" name="staff_id" value=staff />
+                                <button type="submit" class=BUTTON_QUIET>"Remove"</button>
+                            </ActionForm>
+                        })}
+                    </li>
+                }).collect_view()}
+            </ul>
+            {(s.can_assign && !s.candidates.is_empty()).then(|| view! {
+                <ActionForm action=actions.assign attr:class="flex flex-wrap items-end gap-2">
+                    <input type="hidden" name="csrf" value=csrf.get_value() />
+                    <input type="hidden" name="id" value=id.get_value() />
+                    <div class="min-w-64">
+                        <label class=LABEL for="imp-staff">"Staff member"</label>
+                        <select class=INPUT id="imp-staff" name="staff_id" aria-describedby="imp-staff-error">
+                            {s.candidates.iter().map(|(v, l)| view! { <option value=v.clone()>{l.clone()}</option> }).collect_view()}
+                        </select>
+                        <FieldError id="imp-staff-error" message=field(error, "staff_id") />
+                    </div>
+                    <button type="submit" class=BUTTON_QUIET>"Assign"</button>
+                </ActionForm>
             })}
             {general(error)}
         </section>

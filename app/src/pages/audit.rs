@@ -2,14 +2,27 @@ use crate::api::audit::recent_audit;
 use crate::components::ui::{Alert, BUTTON_QUIET, DataTable, PageHeader};
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
 #[component]
 pub fn AuditPage() -> impl IntoView {
     let before = RwSignal::new(None::<i64>);
-    let events = Resource::new(move || before.get(), recent_audit);
+    // `?target=<type>:<id>` (a link from an impersonation, say) shows the events about that one thing.
+    let query = use_query_map();
+    let target = Memo::new(move |_| query.with(|q| q.get("target")).filter(|t| t.contains(':')));
+    let events = Resource::new(
+        move || (before.get(), target.get()),
+        |(before, target)| recent_audit(before, target),
+    );
     view! {
         <Title text="Audit log" />
         <PageHeader title="Audit log" subtitle="Every sign-in and change, newest first. Each row is chained to the one before it." />
+        {move || target.get().map(|t| view! {
+            <p class="mb-4 text-sm" data-testid="audit-filter">
+                "Showing events about "<span class="font-mono">{t}</span>" · "
+                <a class="underline" href="/audit">"Show all"</a>
+            </p>
+        })}
         <Suspense fallback=|| view! { <p class="text-sm">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match events.await {

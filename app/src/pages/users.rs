@@ -15,6 +15,7 @@ use crate::components::ui::{
     StatusBadge, Toast, notify_on_success,
 };
 use crate::components::ui::{failed, field};
+use crate::pages::impersonation::ImpTable;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
@@ -300,6 +301,7 @@ fn UserDetailView(d: UserDetail, a: Actions, csrf: String) -> impl IntoView {
             <div class="mt-1 flex flex-wrap items-center gap-3">
                 <h1 class="text-2xl font-semibold tracking-tight">{u.email.clone()}</h1>
                 <StatusBadge status=u.status.clone() />
+                <a class=BUTTON_QUIET href=format!("/impersonation?user={}", crate::components::ui::encode(&u.email))>"Impersonate…"</a>
             </div>
         </header>
         {move || error.get().filter(|e| e.field.is_none()).map(|e| view! { <div class="mb-4"><Alert message=e.message /></div> })}
@@ -448,6 +450,10 @@ fn UserDetailView(d: UserDetail, a: Actions, csrf: String) -> impl IntoView {
                 </ul>
             </section>
         </div>
+        <section class="mt-6" aria-labelledby="user-imp-heading">
+            <h2 id="user-imp-heading" class="mb-2 text-lg font-semibold">"Impersonation history"</h2>
+            <ImpTable rows=d.impersonations.clone() />
+        </section>
         <section class="mt-6" aria-labelledby="events-heading">
             <h2 id="events-heading" class="mb-2 text-lg font-semibold">"Recent activity"</h2>
             <DataTable headers=vec!["Time (UTC)", "Event", "Outcome", "Actor", "IP"] testid="user-events">

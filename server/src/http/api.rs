@@ -289,6 +289,8 @@ struct AuditQuery {
     before: Option<i64>,
     /// 1–500, default 50.
     limit: Option<i64>,
+    /// Only events about this target, as `<type>:<id>` (e.g. `impersonation:<id>`, `user:<id>`).
+    target: Option<String>,
 }
 
 /// Audit events, newest first (an application key with `audit:read` sees its application's only).
@@ -307,7 +309,9 @@ async fn audit_events(
         ));
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let records = identity::audit::list(&state.identity, &principal, q.before, limit).await?;
+    let target = q.target.as_deref().and_then(|t| t.split_once(':'));
+    let records =
+        identity::audit::list(&state.identity, &principal, q.before, target, limit).await?;
     let next = (records.len() as i64 == limit)
         .then(|| records.last().map(|r| r.seq))
         .flatten();

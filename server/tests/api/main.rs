@@ -10,6 +10,7 @@ mod app_keys;
 mod applications;
 mod audit;
 mod csrf;
+mod impersonation;
 mod keys;
 mod mail;
 mod oidc;

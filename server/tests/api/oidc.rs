@@ -27,21 +27,21 @@ crate::on_both_databases!(
     rs256_id_tokens_for_clients_that_need_them,
 );
 
-const RP: &str = "https://rp.example/callback";
-const PASSWORD: &str = "a long enough password";
+pub(crate) const RP: &str = "https://rp.example/callback";
+pub(crate) const PASSWORD: &str = "a long enough password";
 
 fn id_of(v: &Value) -> String {
     v["id"].as_str().expect("id").to_owned()
 }
 
-struct Client {
-    id: String,
-    client_id: String,
-    secret: Option<String>,
+pub(crate) struct Client {
+    pub id: String,
+    pub client_id: String,
+    pub secret: Option<String>,
 }
 
 /// Creates an application through the API (with a secret for confidential types).
-async fn client(api: &Api, name: &str, t: &str, extra: Value) -> Client {
+pub(crate) async fn client(api: &Api, name: &str, t: &str, extra: Value) -> Client {
     let mut body = json!({"name": name, "type": t});
     if t != "m2m" {
         body["redirect_uris"] = json!([RP]);
@@ -73,7 +73,7 @@ async fn client(api: &Api, name: &str, t: &str, extra: Value) -> Client {
     }
 }
 
-async fn user(api: &Api, email: &str) -> String {
+pub(crate) async fn user(api: &Api, email: &str) -> String {
     let (status, u) = api
         .send(
             Method::POST,
@@ -86,15 +86,15 @@ async fn user(api: &Api, email: &str) -> String {
 }
 
 /// PKCE pair, state and nonce of one authorization request.
-struct Request {
-    verifier: String,
-    challenge: String,
-    state: String,
-    nonce: String,
+pub(crate) struct Request {
+    pub verifier: String,
+    pub challenge: String,
+    pub state: String,
+    pub nonce: String,
 }
 
 impl Request {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let verifier = identity::secret::random_token() + "-pkce";
         let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
         Self {
@@ -128,7 +128,7 @@ impl Request {
     }
 }
 
-async fn authorize(
+pub(crate) async fn authorize(
     browser: &TestApp,
     client_id: &str,
     r: &Request,
@@ -139,7 +139,7 @@ async fn authorize(
         .await
 }
 
-fn query_of(url: &str) -> std::collections::HashMap<String, String> {
+pub(crate) fn query_of(url: &str) -> std::collections::HashMap<String, String> {
     let q = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
     url::form_urlencoded::parse(q.as_bytes())
         .into_owned()
@@ -148,7 +148,7 @@ fn query_of(url: &str) -> std::collections::HashMap<String, String> {
 
 /// Signs in on the hosted page the authorization endpoint sent the browser to, follows the resume
 /// redirect, and returns the final redirect (to the client).
-async fn sign_in_at(browser: &TestApp, sign_in_url: &str, email: &str) -> String {
+pub(crate) async fn sign_in_at(browser: &TestApp, sign_in_url: &str, email: &str) -> String {
     assert!(sign_in_url.starts_with("/u/sign-in?"), "{sign_in_url}");
     let q = query_of(sign_in_url);
     let res = browser
@@ -172,7 +172,7 @@ async fn sign_in_at(browser: &TestApp, sign_in_url: &str, email: &str) -> String
 }
 
 /// A full sign-in: authorize → hosted sign-in → the code on the client's redirect URI.
-async fn code_for(browser: &TestApp, c: &Client, r: &Request, email: &str) -> String {
+pub(crate) async fn code_for(browser: &TestApp, c: &Client, r: &Request, email: &str) -> String {
     let res = authorize(browser, &c.client_id, r, &[]).await;
     assert_eq!(res.status(), 302);
     let mut to = location(&res);
@@ -182,7 +182,7 @@ async fn code_for(browser: &TestApp, c: &Client, r: &Request, email: &str) -> St
     code_in(browser, &to, r)
 }
 
-fn code_in(browser: &TestApp, to: &str, r: &Request) -> String {
+pub(crate) fn code_in(browser: &TestApp, to: &str, r: &Request) -> String {
     assert!(to.starts_with(RP), "back to the client: {to}");
     let q = query_of(to);
     assert_eq!(q.get("state"), Some(&r.state));
@@ -191,7 +191,12 @@ fn code_in(browser: &TestApp, to: &str, r: &Request) -> String {
 }
 
 /// POST to a token-style endpoint with client authentication in the body.
-async fn post_form(app: &TestApp, path: &str, c: &Client, fields: &[(&str, &str)]) -> (u16, Value) {
+pub(crate) async fn post_form(
+    app: &TestApp,
+    path: &str,
+    c: &Client,
+    fields: &[(&str, &str)],
+) -> (u16, Value) {
     let mut form: Vec<(&str, &str)> = fields.to_vec();
     form.push(("client_id", &c.client_id));
     if let Some(s) = &c.secret {
@@ -208,7 +213,7 @@ async fn post_form(app: &TestApp, path: &str, c: &Client, fields: &[(&str, &str)
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-async fn exchange(app: &TestApp, c: &Client, code: &str, r: &Request) -> (u16, Value) {
+pub(crate) async fn exchange(app: &TestApp, c: &Client, code: &str, r: &Request) -> (u16, Value) {
     post_form(
         app,
         "/oauth/token",
@@ -223,7 +228,12 @@ async fn exchange(app: &TestApp, c: &Client, code: &str, r: &Request) -> (u16, V
     .await
 }
 
-async fn refresh(app: &TestApp, c: &Client, token: &str, extra: &[(&str, &str)]) -> (u16, Value) {
+pub(crate) async fn refresh(
+    app: &TestApp,
+    c: &Client,
+    token: &str,
+    extra: &[(&str, &str)],
+) -> (u16, Value) {
     let mut f = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
     f.extend_from_slice(extra);
     post_form(app, "/oauth/token", c, &f).await
@@ -238,7 +248,7 @@ async fn userinfo(app: &TestApp, access_token: &str) -> reqwest::Response {
         .expect("userinfo")
 }
 
-async fn jwks(app: &TestApp) -> Value {
+pub(crate) async fn jwks(app: &TestApp) -> Value {
     app.get("/.well-known/jwks.json")
         .await
         .json()
@@ -247,7 +257,7 @@ async fn jwks(app: &TestApp) -> Value {
 }
 
 /// Verifies a JWT against the published JWKS (any algorithm we publish). Returns (header, claims).
-fn verify(
+pub(crate) fn verify(
     token: &str,
     set: &Value,
     aud: Option<&str>,
@@ -1064,7 +1074,7 @@ async fn one_sign_in_serves_every_application_and_prompt_rules_hold(backend: Bac
     assert!(listed(unused.id).await.is_empty());
 }
 
-async fn introspect(app: &TestApp, who: &Client, token: &str) -> (u16, Value) {
+pub(crate) async fn introspect(app: &TestApp, who: &Client, token: &str) -> (u16, Value) {
     post_form(app, "/oauth/introspect", who, &[("token", token)]).await
 }
 
@@ -1143,7 +1153,7 @@ async fn revocation_and_introspection(backend: Backend) {
 }
 
 /// A relying party's back-channel logout endpoint: records every `logout_token` it receives.
-async fn logout_receiver() -> (String, Arc<Mutex<Vec<String>>>) {
+pub(crate) async fn logout_receiver() -> (String, Arc<Mutex<Vec<String>>>) {
     let got: Arc<Mutex<Vec<String>>> = Arc::default();
     let seen = got.clone();
     let router = axum::Router::new().route(
@@ -1171,7 +1181,7 @@ async fn logout_receiver() -> (String, Arc<Mutex<Vec<String>>>) {
     (url, got)
 }
 
-async fn wait_for(got: &Arc<Mutex<Vec<String>>>, n: usize) -> Vec<String> {
+pub(crate) async fn wait_for(got: &Arc<Mutex<Vec<String>>>, n: usize) -> Vec<String> {
     for _ in 0..100 {
         let v = got.lock().expect("lock").clone();
         if v.len() >= n {
