@@ -954,7 +954,8 @@ async fn finish(
         _ => None,
     };
     let was_active = imp.status == Status::Active;
-    let status = if was_active {
+    // Withdrawn by its requester: ended; never decided or started in time: expired.
+    let status = if was_active || by.is_some() {
         Status::Ended
     } else {
         Status::Expired

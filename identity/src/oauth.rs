@@ -968,14 +968,14 @@ async fn revoke_family(tx: &mut Tx, family_id: &str, reason: &str, now: Timestam
     .context("Failed to revoke a token family")
 }
 
+/// A user's roles and their permissions in one application only.
+type Roles = (Vec<String>, Vec<String>);
+
 /// The user's roles and their permissions in this application only.
-async fn roles_in(
-    conn: &mut AnyConnection,
-    user_id: &str,
-    application_id: &str,
-) -> Result<(Vec<String>, Vec<String>)> {
+async fn roles_in(conn: &mut AnyConnection, user_id: &str, application_id: &str) -> Result<Roles> {
     let rows = sqlx::query(
-        "select r.name, r.permissions from user_app_role g join app_role r on r.app_role_id = g.app_role_id \
+        "select r.name as role_name, r.permissions as role_permissions from user_app_role g \
+         join app_role r on r.app_role_id = g.app_role_id \
          where g.user_id = $1 and g.application_id = $2 order by r.name",
     )
     .bind(user_id)
@@ -983,12 +983,26 @@ async fn roles_in(
     .fetch_all(conn)
     .await
     .context("Failed to read a user's roles")?;
+    roles_of(&rows)
+}
+
+/// Roles from rows with `role_name` and `role_permissions` (null in a left join's empty row).
+fn roles_of(rows: &[sqlx::any::AnyRow]) -> Result<Roles> {
     let mut roles = Vec::new();
     let mut permissions: Vec<String> = Vec::new();
     for r in rows {
-        roles.push(r.try_get::<String, _>("name").context("app_role.name")?);
-        let p: String = r.try_get("permissions").context("app_role.permissions")?;
-        for perm in serde_json::from_str::<Vec<String>>(&p).unwrap_or_default() {
+        let Some(name) = r
+            .try_get::<Option<String>, _>("role_name")
+            .context("app_role.name")?
+        else {
+            continue;
+        };
+        roles.push(name);
+        let p: Option<String> = r
+            .try_get("role_permissions")
+            .context("app_role.permissions")?;
+        for perm in serde_json::from_str::<Vec<String>>(&p.unwrap_or_default()).unwrap_or_default()
+        {
             if !permissions.contains(&perm) {
                 permissions.push(perm);
             }
@@ -1007,6 +1021,8 @@ struct Family {
     expires_at: i64,
     /// Set when the family was issued under an impersonation.
     impersonation: Option<crate::impersonation::TokenContext>,
+    /// The user's roles here when already read (the refresh grant reads them with the token).
+    roles: Option<Roles>,
 }
 
 impl Family {
@@ -1048,7 +1064,10 @@ async fn issue_user_tokens(
 ) -> Result<Issued> {
     let issuer = identity.settings().issuer.clone();
     let policy = &client.policy;
-    let (roles, permissions) = roles_in(conn, &family.user.id, &client.app.id).await?;
+    let (roles, permissions) = match &family.roles {
+        Some(r) => r.clone(),
+        None => roles_in(conn, &family.user.id, &client.app.id).await?,
+    };
     let iat = now.millis() / 1000;
     // Nothing issued under an impersonation outlives it.
     let cap = |ttl: i64| match &family.impersonation {
@@ -1146,8 +1165,9 @@ async fn store_refresh(
     insert_refresh(tx, &token_hash(token), &family.id, idle, now).await
 }
 
-/// Stores a refresh token's hash in its family (also used by the refresh claim in `audit`).
-pub(crate) async fn insert_refresh(
+/// Stores a refresh token's hash in its family (the refresh grant's successors are stored in
+/// batches by `audit::apply_claims`).
+async fn insert_refresh(
     tx: &mut Tx,
     hash: &str,
     family_id: &str,
@@ -1286,9 +1306,16 @@ async fn code_grant(
     }
     let user = users::find(&mut tx, &user_id).await?;
     let session_id = get_s("user_session_id")?;
-    let session_live: Option<i64> = sqlx::query(
-        "select revoked_at from user_session where user_session_id = $1 and expires_at > $2",
-    )
+    // PostgreSQL: lock the session row, so a sign-out committing meanwhile either ends the session
+    // first (and this grant sees it) or waits and then revokes the family stored here as well.
+    // (SQLite's write transaction already excludes it.)
+    let lock = match identity.db().backend() {
+        crate::db::Backend::Postgres => " for update",
+        crate::db::Backend::Sqlite => "",
+    };
+    let session_live: Option<i64> = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "select revoked_at from user_session where user_session_id = $1 and expires_at > $2{lock}"
+    )))
     .bind(&session_id)
     .bind(now.millis())
     .fetch_optional(&mut *tx)
@@ -1330,6 +1357,7 @@ async fn code_grant(
                 .millis()
         },
         impersonation,
+        roles: None,
     };
     if let Some(imp) = &family.impersonation {
         family.expires_at = family.expires_at.min(imp.ends_at.millis());
@@ -1471,31 +1499,37 @@ async fn refresh_grant(
     };
     let hash = token_hash(&token);
     let mut conn = identity.db().connection().await?;
-    // The token, its family and its user in one read.
+    // The token, its family, its user and the user's roles in this application in one read: one
+    // row per role (one with null role columns without any).
     let query = format!(
         "select r.family_id, r.expires_at as idle_expires_at, r.used_at, f.application_id, \
          f.user_session_id, f.scope, f.auth_time, f.expires_at as family_expires_at, f.revoked_at, \
-         f.impersonation_id, {} from refresh_token r join token_family f on f.family_id = r.family_id \
-         join end_user u on u.user_id = f.user_id where r.token_hash = $1",
+         f.impersonation_id, ar.name as role_name, ar.permissions as role_permissions, {} \
+         from refresh_token r join token_family f on f.family_id = r.family_id \
+         join end_user u on u.user_id = f.user_id \
+         left join user_app_role g on g.user_id = f.user_id and g.application_id = f.application_id \
+         left join app_role ar on ar.app_role_id = g.app_role_id \
+         where r.token_hash = $1 order by ar.name",
         users::JOINED_COLUMNS
     );
-    let mut row = sqlx::query(sqlx::AssertSqlSafe(query.clone()))
+    let mut rows = sqlx::query(sqlx::AssertSqlSafe(query.clone()))
         .bind(&hash)
-        .fetch_optional(&mut *conn)
+        .fetch_all(&mut *conn)
         .await
         .context("Failed to read a refresh token")?;
-    if row.is_none() {
+    if rows.is_empty() {
         // A reader may lag the writer by a moment on SQLite (its snapshot predates the commit that
         // created this token, answered just before): ask the writer before refusing.
-        row = sqlx::query(sqlx::AssertSqlSafe(query))
+        rows = sqlx::query(sqlx::AssertSqlSafe(query))
             .bind(&hash)
-            .fetch_optional(identity.db().writer())
+            .fetch_all(identity.db().writer())
             .await
             .context("Failed to read a refresh token")?;
     }
-    let Some(row) = row else {
+    let Some(row) = rows.first() else {
         return Err(OAuthError::invalid_grant(BAD));
     };
+    let roles = roles_of(&rows)?;
     let family_id: String = row
         .try_get("family_id")
         .context("refresh_token.family_id")?;
@@ -1506,7 +1540,7 @@ async fn refresh_grant(
         // Only its own client may use a refresh token.
         return Err(OAuthError::invalid_grant(BAD));
     }
-    let user = users::decode(&row)?;
+    let user = users::decode(row)?;
     let user_id = user.id.clone();
     let used: Option<i64> = row.try_get("used_at").context("refresh_token.used_at")?;
     let revoked: Option<i64> = row
@@ -1567,6 +1601,7 @@ async fn refresh_grant(
         auth_time: row.try_get("auth_time").context("token_family.auth_time")?,
         expires_at: absolute,
         impersonation,
+        roles: Some(roles),
     };
     let issued = issue_user_tokens(identity, &mut conn, client, &family, None, rotate, now).await?;
     drop(conn);
@@ -1983,8 +2018,13 @@ pub struct EndSessionParams {
 pub enum EndSession {
     /// Bad hint, unknown client or an unregistered post-logout URI: an error page, no redirect.
     ErrorPage { code: &'static str },
-    /// No proof of who asks: the user confirms on the hosted sign-out page.
-    Confirm { client_id: Option<String> },
+    /// No proof of who asks: the user confirms on the hosted sign-out page, which carries the
+    /// (registered) post-logout URI and state on to [`post_logout_target`].
+    Confirm {
+        client_id: Option<String>,
+        post_logout_redirect_uri: Option<String>,
+        state: Option<String>,
+    },
     /// Signed out (`ended`: this browser's session ended; otherwise there was none); go here (the
     /// client's post-logout URI with `state`, or the signed-out page).
     Done {
@@ -1992,6 +2032,49 @@ pub enum EndSession {
         client_id: Option<String>,
         ended: bool,
     },
+}
+
+/// The client's registered post-logout URI with `state`, `None` without one; `Err` when the URI is
+/// not registered for the client (or there is no client to check it against).
+fn post_logout_redirect(
+    client: Option<&Client>,
+    uri: Option<&str>,
+    state: Option<&str>,
+) -> std::result::Result<Option<String>, ()> {
+    let Some(uri) = uri.filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    match client {
+        Some(c)
+            if c.app
+                .post_logout_redirect_uris
+                .iter()
+                .any(|r| r.as_str() == uri) =>
+        {
+            let mut p = Vec::new();
+            if let Some(s) = state.filter(|s| !s.is_empty()) {
+                p.push(("state", s));
+            }
+            Ok(Some(redirect_with(uri, &p)))
+        }
+        _ => Err(()),
+    }
+}
+
+/// Where the hosted sign-out page sends the browser after the user confirmed: the client's
+/// registered post-logout URI (checked again here; the form is the browser's) or `None`.
+pub async fn post_logout_target(
+    identity: &Identity,
+    client_id: &str,
+    uri: Option<&str>,
+    state: Option<&str>,
+    now: Timestamp,
+) -> Result<Option<String>> {
+    let client = match client_id {
+        "" => None,
+        id => client(identity, id, now).await?,
+    };
+    Ok(post_logout_redirect(client.as_deref(), uri, state).unwrap_or(None))
 }
 
 pub async fn end_session(
@@ -2037,31 +2120,14 @@ pub async fn end_session(
         },
         None => None,
     };
-    let redirect = match params
-        .post_logout_redirect_uri
-        .as_deref()
-        .filter(|u| !u.is_empty())
-    {
-        None => None,
-        Some(uri) => match &client {
-            Some(c)
-                if c.app
-                    .post_logout_redirect_uris
-                    .iter()
-                    .any(|r| r.as_str() == uri) =>
-            {
-                let mut p = Vec::new();
-                if let Some(s) = params.state.as_deref().filter(|s| !s.is_empty()) {
-                    p.push(("state", s));
-                }
-                Some(redirect_with(uri, &p))
-            }
-            _ => {
-                return Ok(EndSession::ErrorPage {
-                    code: "invalid_post_logout_redirect_uri",
-                });
-            }
-        },
+    let Ok(redirect) = post_logout_redirect(
+        client.as_deref(),
+        params.post_logout_redirect_uri.as_deref(),
+        params.state.as_deref(),
+    ) else {
+        return Ok(EndSession::ErrorPage {
+            code: "invalid_post_logout_redirect_uri",
+        });
     };
     let current = match session_token {
         Some(t) => live_session(identity, t, now).await?,
@@ -2069,7 +2135,13 @@ pub async fn end_session(
     };
     let Some(hint) = hint else {
         if current.is_some() {
-            return Ok(EndSession::Confirm { client_id });
+            return Ok(EndSession::Confirm {
+                client_id,
+                post_logout_redirect_uri: redirect
+                    .is_some()
+                    .then(|| params.post_logout_redirect_uri.clone().unwrap_or_default()),
+                state: params.state.clone().filter(|_| redirect.is_some()),
+            });
         }
         return Ok(EndSession::Done {
             redirect,
@@ -2087,7 +2159,13 @@ pub async fn end_session(
         });
     };
     if current.user.id != sub || hint["sid"].as_str().is_some_and(|sid| sid != current.id) {
-        return Ok(EndSession::Confirm { client_id });
+        return Ok(EndSession::Confirm {
+            client_id,
+            post_logout_redirect_uri: redirect
+                .is_some()
+                .then(|| params.post_logout_redirect_uri.clone().unwrap_or_default()),
+            state: params.state.clone().filter(|_| redirect.is_some()),
+        });
     }
     let mut tx = identity.db().begin().await?;
     let ids = [current.id.clone()];

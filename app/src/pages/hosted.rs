@@ -340,15 +340,21 @@ pub fn ContinuePage() -> impl IntoView {
     })
 }
 
-/// Asks before signing out (a GET never changes anything).
+/// Asks before signing out (a GET never changes anything). An RP-initiated logout without an ID
+/// token hint lands here with the application's post-logout URI and state, which the form carries
+/// on (the server checks the URI against the application's list again).
 #[component]
 pub fn SignOutPage() -> impl IntoView {
-    with_app(|app| {
+    let next = param("post_logout_redirect_uri");
+    let state = param("state");
+    with_app(move |app| {
         view! {
             <Frame title=format!("Sign out of {}?", app.name) app_name=app.name.clone()>
                 <form method="post" action="/u/auth/sign-out">
                     <FormToken />
                     {hidden_client(&app)}
+                    <input type="hidden" name="post_logout_redirect_uri" value=move || next.get() />
+                    <input type="hidden" name="state" value=move || state.get() />
                     <button type="submit" class=format!("{BUTTON} w-full")>"Sign out"</button>
                 </form>
             </Frame>

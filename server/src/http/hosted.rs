@@ -85,6 +85,9 @@ pub struct HostedForm {
     csrf: String,
     /// The pending authorization request a sign-in or sign-up continues.
     request: String,
+    /// RP-initiated logout confirmed on the sign-out page: where to go next (checked again).
+    post_logout_redirect_uri: String,
+    state: String,
 }
 
 /// Everything but RFC 3986 unreserved characters is encoded (client IDs and tokens pass unchanged).
@@ -372,8 +375,20 @@ async fn sign_out(
     {
         logged(&e, "sign-out");
     }
-    let mut res =
-        Redirect::to(&format!("/u/signed-out?client_id={}", enc(&form.client_id))).into_response();
+    let next = identity::oauth::post_logout_target(
+        &state.identity,
+        &form.client_id,
+        Some(form.post_logout_redirect_uri.as_str()),
+        Some(form.state.as_str()),
+        Timestamp::now(),
+    )
+    .await
+    .unwrap_or_else(|e| {
+        logged(&e, "post-logout redirect");
+        None
+    })
+    .unwrap_or_else(|| format!("/u/signed-out?client_id={}", enc(&form.client_id)));
+    let mut res = Redirect::to(&next).into_response();
     clear_user_cookies(&mut res, state.secure_cookies());
     res
 }

@@ -496,8 +496,22 @@ async fn logout(
         Ok(EndSession::ErrorPage { code }) => {
             redirect(StatusCode::SEE_OTHER, &format!("/u/error?error={code}"))
         }
-        Ok(EndSession::Confirm { client_id }) => {
-            redirect(status, &format!("/u/sign-out{}", client_query(&client_id)))
+        Ok(EndSession::Confirm {
+            client_id,
+            post_logout_redirect_uri,
+            state,
+        }) => {
+            let mut to = format!("/u/sign-out{}", client_query(&client_id));
+            for (k, v) in [
+                ("post_logout_redirect_uri", post_logout_redirect_uri),
+                ("state", state),
+            ] {
+                if let Some(v) = v {
+                    to.push(if to.contains('?') { '&' } else { '?' });
+                    to.push_str(&format!("{k}={}", enc(&v)));
+                }
+            }
+            redirect(status, &to)
         }
         Ok(EndSession::Done {
             redirect: to,

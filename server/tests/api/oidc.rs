@@ -25,6 +25,8 @@ crate::on_both_databases!(
     backchannel_logout_refuses_private_addresses_without_the_switch,
     disabled_applications_and_users_get_nothing,
     rs256_id_tokens_for_clients_that_need_them,
+    logout_without_a_hint_asks_then_returns_to_the_client,
+    a_code_redeemed_while_the_session_ends_never_outlives_it,
 );
 
 pub(crate) const RP: &str = "https://rp.example/callback";
@@ -1494,4 +1496,112 @@ async fn rs256_id_tokens_for_clients_that_need_them(backend: Backend) {
         )
         .await;
     assert_eq!(got["id_token_signed_response_alg"], "RS256");
+}
+
+async fn logout_without_a_hint_asks_then_returns_to_the_client(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let api = Api::new(&app, Role::Operator).await;
+    let web = client(&api, "Web", "web", json!({})).await;
+    user(&api, "ada@example.com").await;
+    let browser = app.new_browser();
+    code_for(&browser, &web, &Request::new(), "ada@example.com").await;
+    // No ID token hint: the user confirms on the hosted page, which keeps the URI and state.
+    let res = browser
+        .get(&format!(
+            "/oauth/logout?client_id={}&post_logout_redirect_uri={}&state=s9",
+            web.client_id,
+            urlencode("https://rp.example/bye")
+        ))
+        .await;
+    let confirm = location(&res);
+    assert!(confirm.starts_with("/u/sign-out?"), "{confirm}");
+    let q = query_of(&confirm);
+    assert_eq!(
+        (
+            q.get("post_logout_redirect_uri").map(String::as_str),
+            q.get("state").map(String::as_str)
+        ),
+        (Some("https://rp.example/bye"), Some("s9"))
+    );
+    // A form edited to point elsewhere ends the session but goes to our signed-out page.
+    let other = app.new_browser();
+    code_for(&other, &web, &Request::new(), "ada@example.com").await;
+    let res = other
+        .hosted_form(
+            &confirm,
+            "/u/auth/sign-out",
+            &[
+                ("client_id", &web.client_id),
+                ("post_logout_redirect_uri", "https://evil.example/bye"),
+                ("state", "s9"),
+            ],
+        )
+        .await;
+    assert!(
+        location(&res).starts_with("/u/signed-out"),
+        "{}",
+        location(&res)
+    );
+    // Confirmed as asked: back at the client with its state, and the session is over.
+    let res = browser
+        .hosted_form(
+            &confirm,
+            "/u/auth/sign-out",
+            &[
+                ("client_id", &web.client_id),
+                ("post_logout_redirect_uri", &q["post_logout_redirect_uri"]),
+                ("state", &q["state"]),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "https://rp.example/bye?state=s9");
+    let res = authorize(
+        &browser,
+        &web.client_id,
+        &Request::new(),
+        &[("prompt", "none")],
+    )
+    .await;
+    assert_eq!(
+        query_of(&location(&res)).get("error").map(String::as_str),
+        Some("login_required")
+    );
+}
+
+/// A code redeemed at the moment its session is revoked: whichever commits first, no token of the
+/// ended session stays active (PostgreSQL runs both at once; the grant locks the session row).
+async fn a_code_redeemed_while_the_session_ends_never_outlives_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let api = Api::new(&app, Role::Operator).await;
+    let web = client(&api, "Web", "web", json!({})).await;
+    let user_id = user(&api, "ada@example.com").await;
+    for round in 0..8 {
+        let browser = app.new_browser();
+        let r = Request::new();
+        let code = code_for(&browser, &web, &r, "ada@example.com").await;
+        let (_, sessions) = api
+            .send(
+                Method::GET,
+                &format!("/api/v1/users/{user_id}/sessions"),
+                None,
+            )
+            .await;
+        let sid = sessions["data"][0]["id"].as_str().expect("sid").to_owned();
+        let revoke_path = format!("/api/v1/users/{user_id}/sessions/{sid}");
+        let ((status, t), (revoked, _)) = tokio::join!(
+            exchange(&app, &web, &code, &r),
+            api.send(Method::DELETE, &revoke_path, None)
+        );
+        assert_eq!(revoked, 204, "round {round}");
+        if status == 200 {
+            for token in [&t["access_token"], &t["refresh_token"]] {
+                let (_, i) = introspect(&app, &web, token.as_str().expect("token")).await;
+                assert_eq!(
+                    i["active"], false,
+                    "round {round}: a token outlived its session"
+                );
+            }
+        }
+    }
 }

@@ -56,6 +56,7 @@ async fn every_route_is_in_the_openapi_document(backend: Backend) {
         "POST /api/v1/applications/{id}/api-keys",
         "DELETE /api/v1/applications/{id}/api-keys/{key_id}",
         "GET /api/v1/applications/{id}/logout-deliveries",
+        "GET /api/v1/applications/{id}/sessions",
         "GET /api/v1/applications/{id}/roles",
         "POST /api/v1/applications/{id}/roles",
         "DELETE /api/v1/applications/{id}/roles/{role_id}",
