@@ -16,9 +16,17 @@ use leptos_router::{SsrMode, path};
 
 use components::layout::DashboardLayout;
 use pages::{
-    accept_invite::AcceptInvitePage, application::ApplicationPage, applications::ApplicationsPage,
-    audit::AuditPage, home::HomePage, hosted, impersonation, login::LoginPage, organizations,
-    settings::SettingsPage, staff::StaffPage, users,
+    accept_invite::AcceptInvitePage,
+    application::ApplicationPage,
+    applications::ApplicationsPage,
+    audit::{self, AuditPage},
+    home::HomePage,
+    hosted, impersonation,
+    login::LoginPage,
+    organizations,
+    settings::SettingsPage,
+    staff::StaffPage,
+    users,
 };
 
 /// The HTML document around the app, rendered on the server only.
@@ -75,6 +83,8 @@ pub fn App() -> impl IntoView {
                     <Route ssr=SsrMode::Async path=path!("") view=HomePage />
                     <Route ssr=SsrMode::Async path=path!("staff") view=StaffPage />
                     <Route ssr=SsrMode::Async path=path!("audit") view=AuditPage />
+                    <Route ssr=SsrMode::Async path=path!("audit/catalog") view=audit::AuditCatalogPage />
+                    <Route ssr=SsrMode::Async path=path!("audit/events/:seq") view=audit::AuditEventPage />
                     <Route ssr=SsrMode::Async path=path!("applications") view=ApplicationsPage />
                     <Route ssr=SsrMode::Async path=path!("applications/:id") view=ApplicationPage />
                     <Route ssr=SsrMode::Async path=path!("users") view=users::UsersPage />

@@ -211,6 +211,102 @@ pub fn audit_row(r: identity::audit::Record) -> AuditRow {
     }
 }
 
+/// An event's page: its row, the before/after diff, links to what it names, related views.
+pub fn audit_detail(r: identity::audit::Record) -> crate::api::audit::AuditDetail {
+    use crate::api::audit::{AuditDetail, Change, Link};
+    use crate::components::ui::encode;
+    let text = |v: Option<&serde_json::Value>| {
+        v.filter(|v| !v.is_null()).map(|v| match v.as_str() {
+            Some(s) => s.to_owned(),
+            None => v.to_string(),
+        })
+    };
+    let (before, after) = (r.detail.get("before"), r.detail.get("after"));
+    let mut fields: Vec<String> = [before, after]
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_object())
+        .flat_map(|o| o.keys().cloned())
+        .collect();
+    fields.sort();
+    fields.dedup();
+    let mut changes: Vec<Change> = fields
+        .into_iter()
+        .map(|f| Change {
+            before: text(before.and_then(|b| b.get(&f))),
+            after: text(after.and_then(|a| a.get(&f))),
+            field: f,
+        })
+        .collect();
+    changes.sort_by_key(|c| c.before == c.after);
+    let mut links = Vec::new();
+    let mut link = |label: String, href: String| links.push(Link { label, href });
+    match (r.actor_type.as_str(), &r.actor_id) {
+        ("user", Some(id)) => link("Actor (user)".into(), format!("/users/{id}")),
+        ("staff", Some(_)) => link("Actor (staff)".into(), "/staff".into()),
+        _ => {}
+    }
+    if let (Some(t), Some(id)) = (&r.target_type, &r.target_id) {
+        match t.as_str() {
+            "user" => link("Target user".into(), format!("/users/{id}")),
+            "application" => link("Target application".into(), format!("/applications/{id}")),
+            "organization" => link("Target organization".into(), format!("/organizations/{id}")),
+            "impersonation" => link("Impersonation".into(), "/impersonation".into()),
+            _ => {}
+        }
+    }
+    if let Some(app) = &r.application_id {
+        link("Application".into(), format!("/applications/{app}"));
+    }
+    if let Some(user) = r
+        .user_id
+        .as_ref()
+        .filter(|u| r.target_id.as_ref() != Some(*u))
+    {
+        link("User".into(), format!("/users/{user}"));
+    }
+    let mut related = Vec::new();
+    if let Some(req) = &r.request_id {
+        related.push(Link {
+            label: "Same request".into(),
+            href: format!("/audit?request={}", encode(req)),
+        });
+    }
+    let imp = match (r.target_type.as_deref(), &r.target_id) {
+        (Some("impersonation"), Some(id)) => Some(id.clone()),
+        _ => text(r.detail.get("impersonation_id")),
+    };
+    if let Some(id) = imp {
+        related.push(Link {
+            label: "Same impersonation".into(),
+            href: format!("/audit?target=impersonation:{}", encode(&id)),
+        });
+    }
+    if let Some(sid) = text(r.detail.get("session_id")) {
+        related.push(Link {
+            label: "Same sign-in session".into(),
+            href: format!("/audit?q={}", encode(&sid)),
+        });
+    }
+    let description = identity::audit_catalog::by_name(&r.event)
+        .map(|i| i.description.to_owned())
+        .unwrap_or_default();
+    AuditDetail {
+        event_id: r.event_id.clone(),
+        category: r.category.clone(),
+        description,
+        user_agent: r.user_agent.clone(),
+        request_id: r.request_id.clone(),
+        detail_pretty: serde_json::to_string_pretty(&r.detail).unwrap_or_default(),
+        changes,
+        links,
+        related,
+        prev_hash: r.prev_hash.clone(),
+        hash: r.hash.clone(),
+        row: audit_row(r),
+    }
+}
+
 // ---- Applications ----
 
 use crate::api::applications::{AppDetail, AppSummary, KeyRow, PolicyRow, SecretRow};
@@ -538,7 +634,7 @@ pub fn org_row(o: &identity::organizations::Organization) -> OrgRow {
 }
 
 /// Applications (first 200 by name) as choices.
-async fn application_choices(
+pub(crate) async fn application_choices(
     identity: &identity::Identity,
     principal: &Principal,
 ) -> Result<Vec<identity::applications::Application>, AppError> {

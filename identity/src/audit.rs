@@ -362,6 +362,11 @@ pub struct Record {
     pub created_at: Timestamp,
     pub prev_hash: String,
     pub hash: String,
+    /// Derived (not hashed): the catalog category, and the application and end user the event is
+    /// about (its target, or `application_id` / `user_id` in its detail).
+    pub category: String,
+    pub application_id: Option<String>,
+    pub user_id: Option<String>,
 }
 
 /// The canonical bytes a row's hash covers: every column but `hash`, in a fixed order, as a JSON array.
@@ -413,6 +418,18 @@ fn new_record(
 ) -> (Record, String) {
     let (actor_type, actor_id, actor_label) = actor.parts();
     let detail_text = entry.detail.to_string();
+    let about = |kind: &str, key: &str| -> Option<String> {
+        match &entry.target {
+            Some(t) if t.kind == kind => Some(t.id.clone()),
+            _ => entry
+                .detail
+                .get(key)
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        }
+    };
+    let application_id = about("application", "application_id");
+    let user_id = about("user", "user_id");
     let mut record = Record {
         seq,
         event_id: crate::secret::new_id(),
@@ -433,6 +450,9 @@ fn new_record(
         created_at: now,
         prev_hash,
         hash: String::new(),
+        category: crate::audit_catalog::info(entry.event).category.to_owned(),
+        application_id,
+        user_id,
     };
     record.hash = row_hash(&record, &detail_text);
     (record, detail_text)
@@ -441,12 +461,13 @@ fn new_record(
 async fn insert_records(tx: &mut Tx, rows: &[(Record, String)]) -> Result<()> {
     let mut sql = String::from(
         "insert into audit_event (seq, event_id, event, outcome, actor_type, actor_id, actor_label, \
-         target_type, target_id, ip, user_agent, request_id, detail, created_at, prev_hash, hash) values ",
+         target_type, target_id, ip, user_agent, request_id, detail, created_at, prev_hash, hash, \
+         category, application_id, user_id) values ",
     );
     for i in 0..rows.len() {
-        let b = i * 16;
+        let b = i * 19;
         sql.push_str(if i == 0 { "(" } else { ", (" });
-        let params: Vec<String> = (1..=16).map(|k| format!("${}", b + k)).collect();
+        let params: Vec<String> = (1..=19).map(|k| format!("${}", b + k)).collect();
         sql.push_str(&params.join(", "));
         sql.push(')');
     }
@@ -468,40 +489,15 @@ async fn insert_records(tx: &mut Tx, rows: &[(Record, String)]) -> Result<()> {
             .bind(detail_text.clone())
             .bind(record.created_at.millis())
             .bind(record.prev_hash.clone())
-            .bind(record.hash.clone());
+            .bind(record.hash.clone())
+            .bind(record.category.clone())
+            .bind(record.application_id.clone())
+            .bind(record.user_id.clone());
     }
     q.execute(&mut **tx)
         .await
         .map(|_| ())
         .context("Failed to write audit events")
-}
-
-async fn insert_record(tx: &mut Tx, record: &Record, detail_text: &str) -> Result<()> {
-    sqlx::query(
-        "insert into audit_event (seq, event_id, event, outcome, actor_type, actor_id, actor_label, \
-         target_type, target_id, ip, user_agent, request_id, detail, created_at, prev_hash, hash) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-    )
-    .bind(record.seq)
-    .bind(&record.event_id)
-    .bind(&record.event)
-    .bind(&record.outcome)
-    .bind(&record.actor_type)
-    .bind(&record.actor_id)
-    .bind(&record.actor_label)
-    .bind(&record.target_type)
-    .bind(&record.target_id)
-    .bind(&record.ip)
-    .bind(&record.user_agent)
-    .bind(&record.request_id)
-    .bind(detail_text)
-    .bind(record.created_at.millis())
-    .bind(&record.prev_hash)
-    .bind(&record.hash)
-    .execute(&mut **tx)
-    .await
-    .map(|_| ())
-    .context("Failed to write an audit event")
 }
 
 /// Appends `entry` inside `tx`. The caller commits; the event exists exactly when the change does.
@@ -521,8 +517,9 @@ pub async fn append(
     let seq: i64 = head.try_get("seq").context("audit_head.seq")?;
     let prev_hash: String = head.try_get("hash").context("audit_head.hash")?;
 
-    let (record, detail_text) = new_record(seq, prev_hash, actor, meta, entry, now);
-    insert_record(tx, &record, &detail_text).await?;
+    let row = new_record(seq, prev_hash, actor, meta, entry, now);
+    insert_records(tx, std::slice::from_ref(&row)).await?;
+    let record = row.0;
 
     sqlx::query("update audit_head set hash = $1 where audit_head_id = 1")
         .bind(&record.hash)
@@ -775,7 +772,8 @@ async fn write_batch(db: &crate::db::Db, batch: &[Queued]) -> Result<Vec<bool>> 
 }
 
 const COLUMNS: &str = "seq, event_id, event, outcome, actor_type, actor_id, actor_label, target_type, \
-     target_id, ip, user_agent, request_id, detail, created_at, prev_hash, hash";
+     target_id, ip, user_agent, request_id, detail, created_at, prev_hash, hash, category, \
+     application_id, user_id";
 
 fn decode(row: &sqlx::any::AnyRow) -> Result<(Record, String)> {
     let detail_text: String = row.try_get("detail").context("audit_event.detail")?;
@@ -809,42 +807,154 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<(Record, String)> {
         ),
         prev_hash: row.try_get("prev_hash").context("audit_event.prev_hash")?,
         hash: row.try_get("hash").context("audit_event.hash")?,
+        category: row
+            .try_get::<Option<String>, _>("category")
+            .context("audit_event.category")?
+            .unwrap_or_default(),
+        application_id: row
+            .try_get("application_id")
+            .context("audit_event.application_id")?,
+        user_id: row.try_get("user_id").context("audit_event.user_id")?,
     };
     Ok((record, detail_text))
 }
 
-/// Newest first; `before` is the `seq` of the last row of the previous page. `target` narrows to
-/// events about one thing, e.g. `("impersonation", id)`: the story of one impersonation.
+/// What a reviewer narrows the log to. Every field is optional; they combine with AND. Each maps
+/// to an indexed column (`text` excepted: a substring of the detail, scanned newest first).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Filter {
+    /// Milliseconds since the epoch, inclusive / exclusive.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// `staff`, `user`, `api_key`, `client`, `system`, `anonymous`.
+    pub actor_type: Option<String>,
+    pub actor_id: Option<String>,
+    /// A catalog category (`sign_in`, `token`, `impersonation`, …).
+    pub category: Option<String>,
+    /// An event name (`user.signed_in`).
+    pub event: Option<String>,
+    pub application_id: Option<String>,
+    /// The end user the event is about.
+    pub user_id: Option<String>,
+    /// `success` or `failure`.
+    pub outcome: Option<String>,
+    pub ip: Option<String>,
+    /// A substring of the detail (any case for ASCII).
+    pub text: Option<String>,
+    /// `<type>:<id>`, e.g. `impersonation:<id>`.
+    pub target: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl Filter {
+    /// The SQL conditions (each `and …`) and their values, numbered from `$first`.
+    fn conditions(&self, first: usize) -> Result<(String, Vec<Bind>)> {
+        let mut sql = String::new();
+        let mut binds: Vec<Bind> = Vec::new();
+        let mut add = |cond: &str, value: Bind| {
+            binds.push(value);
+            sql.push_str(&cond.replace('?', &format!("${}", first + binds.len() - 1)));
+        };
+        fn text(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        }
+        if let Some(from) = self.from {
+            // seq follows time (both grow under the chain's lock), so a time bound is also a seq
+            // bound; the index on created_at finds it and the scan stays on seq.
+            add(" and created_at >= ?", Bind::Int(from));
+        }
+        if let Some(to) = self.to {
+            add(" and created_at < ?", Bind::Int(to));
+        }
+        for (column, value) in [
+            ("actor_type", &self.actor_type),
+            ("actor_id", &self.actor_id),
+            ("category", &self.category),
+            ("event", &self.event),
+            ("application_id", &self.application_id),
+            ("user_id", &self.user_id),
+            ("outcome", &self.outcome),
+            ("ip", &self.ip),
+            ("request_id", &self.request_id),
+        ] {
+            if let Some(v) = text(value) {
+                add(&format!(" and {column} = ?"), Bind::Text(v.to_owned()));
+            }
+        }
+        if let Some(t) = text(&self.target) {
+            let Some((kind, id)) = t.split_once(':') else {
+                return Err(crate::Error::invalid(
+                    "target",
+                    "invalid_target",
+                    "target is <type>:<id>, e.g. impersonation:abc.",
+                ));
+            };
+            add(" and target_type = ?", Bind::Text(kind.to_owned()));
+            add(" and target_id = ?", Bind::Text(id.to_owned()));
+        }
+        if let Some(t) = text(&self.text) {
+            if t.chars().count() > 200 {
+                return Err(crate::Error::invalid(
+                    "text",
+                    "invalid_text",
+                    "Search for at most 200 characters.",
+                ));
+            }
+            let escaped = t
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            add(
+                " and lower(detail) like ? escape '\\'",
+                Bind::Text(format!("%{escaped}%")),
+            );
+        }
+        Ok((sql, binds))
+    }
+}
+
+/// A value bound into a filter query.
+#[derive(Clone, Debug)]
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// Newest first, `limit` at a time; `before` is the `seq` of the last row of the previous page
+/// (keyset: pages stay stable while new events arrive on top).
 pub async fn list(
     identity: &crate::Identity,
     principal: &crate::Principal,
+    filter: &Filter,
     before: Option<i64>,
-    target: Option<(&str, &str)>,
     limit: i64,
 ) -> Result<Vec<Record>> {
     let limit = limit.clamp(1, 500);
     // An application key reads only the events about its own application.
-    let (filter, application) = match principal.application_scope() {
+    let mut filter = filter.clone();
+    match principal.application_scope() {
         Some(app) => {
             principal.authorize_in(crate::Action::ViewAudit, app)?;
-            ("and target_type = 'application' and target_id = $3", app)
+            filter.application_id = Some(app.to_owned());
         }
-        None => {
-            principal.authorize(crate::Action::ViewAudit)?;
-            ("and $3 = $3", "")
-        }
-    };
-    let (target_type, target_id) = target.unwrap_or(("", ""));
+        None => principal.authorize(crate::Action::ViewAudit)?,
+    }
+    let (conditions, binds) = filter.conditions(3)?;
     let sql = format!(
-        "select {COLUMNS} from audit_event where seq < $1 {filter} \
-         and ($4 = '' or (target_type = $4 and target_id = $5)) order by seq desc limit $2"
+        "select {COLUMNS} from audit_event where seq < $1{conditions} order by seq desc limit $2"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(before.unwrap_or(i64::MAX))
-        .bind(limit)
-        .bind(application)
-        .bind(target_type)
-        .bind(target_id)
+        .bind(limit);
+    for b in binds {
+        query = match b {
+            Bind::Int(v) => query.bind(v),
+            Bind::Text(v) => query.bind(v),
+        };
+    }
+    let rows = query
         .fetch_all(identity.db().pool())
         .await
         .context("Failed to read audit events")?;
@@ -852,14 +962,8 @@ pub async fn list(
     rows.iter()
         .map(|r| {
             decode(r).map(|(mut rec, _)| {
-                // An application's backend learns what happened to its application, not who on
-                // the staff did it or from where.
                 if redact {
-                    rec.actor_id = None;
-                    rec.actor_label = None;
-                    rec.ip = None;
-                    rec.user_agent = None;
-                    rec.request_id = None;
+                    redact_record(&mut rec);
                 }
                 rec
             })
@@ -889,6 +993,106 @@ pub async fn for_user(
     rows.iter().map(|r| decode(r).map(|(rec, _)| rec)).collect()
 }
 
+/// A consistent export of the events matching a filter, oldest first, up to the chain head as it
+/// was when the export began (`through`): the same filter and `through` always give the same rows,
+/// so a signature over them can be recomputed and checked. Read in pages (constant memory).
+pub struct Export {
+    conditions: String,
+    binds: Vec<Bind>,
+    after: i64,
+    pub through: i64,
+    redact: bool,
+}
+
+pub async fn export(
+    identity: &crate::Identity,
+    principal: &crate::Principal,
+    filter: &Filter,
+    through: Option<i64>,
+) -> Result<Export> {
+    let mut filter = filter.clone();
+    match principal.application_scope() {
+        Some(app) => {
+            principal.authorize_in(crate::Action::ViewAudit, app)?;
+            filter.application_id = Some(app.to_owned());
+        }
+        None => principal.authorize(crate::Action::ViewAudit)?,
+    }
+    let head: i64 = sqlx::query_scalar("select seq from audit_head where audit_head_id = 1")
+        .fetch_one(identity.db().pool())
+        .await
+        .context("Failed to read the audit chain head")?;
+    let (conditions, binds) = filter.conditions(4)?;
+    Ok(Export {
+        conditions,
+        binds,
+        after: 0,
+        through: through.map_or(head, |t| t.clamp(0, head)),
+        redact: principal.application_scope().is_some(),
+    })
+}
+
+impl Export {
+    /// The next page (empty at the end).
+    pub async fn next_page(&mut self, identity: &crate::Identity) -> Result<Vec<Record>> {
+        let sql = format!(
+            "select {COLUMNS} from audit_event where seq > $1 and seq <= $2{} order by seq limit $3",
+            self.conditions
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(self.after)
+            .bind(self.through)
+            .bind(2000_i64);
+        for b in &self.binds {
+            query = match b {
+                Bind::Int(v) => query.bind(*v),
+                Bind::Text(v) => query.bind(v.clone()),
+            };
+        }
+        let rows = query
+            .fetch_all(identity.db().pool())
+            .await
+            .context("Failed to read audit events")?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let (mut rec, _) = decode(r)?;
+            self.after = rec.seq;
+            if self.redact {
+                redact_record(&mut rec);
+            }
+            out.push(rec);
+        }
+        Ok(out)
+    }
+}
+
+/// What an application's backend does not learn: who on the staff did it, from where.
+fn redact_record(rec: &mut Record) {
+    rec.actor_id = None;
+    rec.actor_label = None;
+    rec.ip = None;
+    rec.user_agent = None;
+    rec.request_id = None;
+}
+
+/// One event, for its detail page (readers of the audit log).
+pub async fn get(
+    identity: &crate::Identity,
+    principal: &crate::Principal,
+    seq: i64,
+) -> Result<Record> {
+    principal.authorize(crate::Action::ViewAudit)?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from audit_event where seq = $1"
+    )))
+    .bind(seq)
+    .fetch_optional(identity.db().pool())
+    .await
+    .context("Failed to read an audit event")?
+    .ok_or(crate::Error::NotFound)?;
+    decode(&row).map(|(r, _)| r)
+}
+
 /// The outcome of checking the chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Verification {
@@ -899,13 +1103,47 @@ pub struct Verification {
 
 /// Recomputes every hash and link from the first row to the head.
 pub async fn verify(identity: &crate::Identity) -> Result<Verification> {
-    let sql = format!("select {COLUMNS} from audit_event where seq > $1 order by seq limit 1000");
-    let mut after = 0_i64;
+    verify_range(identity, None, None).await
+}
+
+/// Recomputes the hashes and links of rows `from..=to` (by `seq`; the whole chain when both are
+/// `None`). A range starting past the first row is linked to the stored hash of the row before it;
+/// a range ending at the head also checks the head. Reports the first row that does not hold: an
+/// altered row fails its hash, a deleted one breaks the link of the next, an inserted one its own.
+pub async fn verify_range(
+    identity: &crate::Identity,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<Verification> {
+    let sql = format!(
+        "select {COLUMNS} from audit_event where seq > $1 and seq <= $2 order by seq limit 5000"
+    );
+    let start = from.unwrap_or(1).max(1);
+    let end = to.unwrap_or(i64::MAX);
+    let mut after = start - 1;
     let mut expected_prev: Option<String> = None;
+    if after > 0 {
+        let before: Option<String> =
+            sqlx::query_scalar("select hash from audit_event where seq = $1")
+                .bind(after)
+                .fetch_optional(identity.db().pool())
+                .await
+                .context("Failed to read an audit event")?;
+        match before {
+            Some(h) => expected_prev = Some(h),
+            None => {
+                return Ok(Verification {
+                    checked: 0,
+                    first_broken: Some(after),
+                });
+            }
+        }
+    }
     let mut checked = 0_i64;
     loop {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
             .bind(after)
+            .bind(end)
             .fetch_all(identity.db().pool())
             .await
             .context("Failed to read audit events")?;
@@ -935,6 +1173,13 @@ pub async fn verify(identity: &crate::Identity) -> Result<Verification> {
         .context("Failed to read the audit chain head")?;
     let head_seq: i64 = head.try_get("seq").context("audit_head.seq")?;
     let head_hash: String = head.try_get("hash").context("audit_head.hash")?;
+    if head_seq > end {
+        // A range that stops before the head: every row in it held.
+        return Ok(Verification {
+            checked,
+            first_broken: (after != end.min(head_seq)).then_some(after + 1),
+        });
+    }
     let head_ok = head_seq == after && expected_prev.as_ref().is_none_or(|h| *h == head_hash);
     Ok(Verification {
         checked,
@@ -972,6 +1217,9 @@ mod tests {
             created_at: Timestamp::from_millis(1),
             prev_hash: "0".into(),
             hash: String::new(),
+            category: "staff".into(),
+            application_id: None,
+            user_id: None,
         };
         let h = row_hash(&base, "{}");
         assert_ne!(h, row_hash(&base, "{\"a\":1}"));

@@ -571,6 +571,92 @@ pub async fn rotate(
     Ok(current)
 }
 
+/// A detached signature over `message` with the current RS256 key: RSASSA-PKCS1-v1_5 with SHA-256,
+/// which `openssl dgst -sha256 -verify key.pem -signature sig` checks. Returns the key id (it is
+/// in the JWKS), the raw signature, and the public key as PEM (SubjectPublicKeyInfo, built from
+/// the published JWK).
+pub fn sign_detached(identity: &Identity, message: &[u8]) -> Result<(String, Vec<u8>, String)> {
+    let ring = identity
+        .keyring()
+        .read()
+        .map_err(|_| Error::internal("Keyring lock poisoned", std::fmt::Error))?;
+    let current = ring
+        .keys
+        .iter()
+        .find(|k| k.status == "current" && k.alg == Alg::RS256)
+        .ok_or_else(|| Error::internal("No current RS256 key", std::fmt::Error))?;
+    let Some(Signer::Rsa(pair)) = &current.signer else {
+        return Err(Error::internal(
+            "The current key was not loaded",
+            std::fmt::Error,
+        ));
+    };
+    let mut sig = vec![0; pair.public_modulus_len()];
+    pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut sig)
+        .map_err(|_| Error::internal("Failed to sign", std::fmt::Error))?;
+    let part = |k: &str| {
+        current.jwk[k]
+            .as_str()
+            .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+            .ok_or_else(|| Error::internal("A published key is malformed", std::fmt::Error))
+    };
+    let pem = rsa_spki_pem(&part("n")?, &part("e")?);
+    Ok((current.kid.clone(), sig, pem))
+}
+
+/// DER: SubjectPublicKeyInfo { rsaEncryption, RSAPublicKey { n, e } }, as PEM.
+fn rsa_spki_pem(n: &[u8], e: &[u8]) -> String {
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = content.len();
+        if len < 0x80 {
+            out.push(len as u8);
+        } else {
+            let bytes: Vec<u8> = len
+                .to_be_bytes()
+                .into_iter()
+                .skip_while(|b| *b == 0)
+                .collect();
+            out.push(0x80 | bytes.len() as u8);
+            out.extend(bytes);
+        }
+        out.extend_from_slice(content);
+        out
+    }
+    let integer = |v: &[u8]| {
+        let v: Vec<u8> = v.iter().copied().skip_while(|b| *b == 0).collect();
+        let mut body = Vec::with_capacity(v.len() + 1);
+        if v.first().is_none_or(|b| b & 0x80 != 0) {
+            body.push(0);
+        }
+        body.extend(v);
+        tlv(0x02, &body)
+    };
+    let rsa_key = tlv(0x30, &[integer(n), integer(e)].concat());
+    // OID 1.2.840.113549.1.1.1 (rsaEncryption) and NULL parameters.
+    let algorithm = tlv(
+        0x30,
+        &[
+            tlv(
+                0x06,
+                &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01],
+            ),
+            vec![0x05, 0x00],
+        ]
+        .concat(),
+    );
+    let bits = tlv(0x03, &[vec![0x00], rsa_key].concat());
+    let spki = tlv(0x30, &[algorithm, bits].concat());
+    let b64 = STANDARD.encode(spki);
+    let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str("-----END PUBLIC KEY-----\n");
+    pem
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod app_keys;
 pub mod applications;
 pub mod audit;
+pub mod audit_catalog;
 pub mod authz;
 pub mod credentials;
 pub mod db;

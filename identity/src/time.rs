@@ -42,10 +42,50 @@ impl Timestamp {
             .and_then(|t| t.format(&format).ok())
             .unwrap_or_default()
     }
+
+    /// A UTC date (`2026-11-30`, midnight), date-time as browsers' inputs send it
+    /// (`2026-11-30T18:33`, `2026-11-30T18:33:59`), or RFC 3339 (`…Z`, offsets allowed).
+    pub fn parse_utc(input: &str) -> Option<Self> {
+        use time::macros::format_description as fd;
+        let input = input.trim();
+        let from = |t: time::OffsetDateTime| {
+            i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+                .ok()
+                .map(Self)
+        };
+        if let Ok(t) =
+            time::OffsetDateTime::parse(input, &time::format_description::well_known::Rfc3339)
+        {
+            return from(t);
+        }
+        for format in [
+            fd!("[year]-[month]-[day]T[hour]:[minute]:[second]"),
+            fd!("[year]-[month]-[day]T[hour]:[minute]"),
+        ] {
+            if let Ok(t) = time::PrimitiveDateTime::parse(input, format) {
+                return from(t.assume_utc());
+            }
+        }
+        time::Date::parse(input, fd!("[year]-[month]-[day]"))
+            .ok()
+            .and_then(|d| from(d.midnight().assume_utc()))
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn parses_what_browsers_and_people_send() {
+        use super::Timestamp;
+        let day = Timestamp::parse_utc("2026-11-30").map(Timestamp::millis);
+        assert_eq!(day, Some(1_795_996_800_000));
+        let local = Timestamp::parse_utc("2026-11-30T01:02").map(Timestamp::millis);
+        assert_eq!(local, Some(1_795_996_800_000 + 3_720_000));
+        let rfc = Timestamp::parse_utc("2026-11-30T01:02:03.5Z").map(Timestamp::millis);
+        assert_eq!(rfc, Some(1_795_996_800_000 + 3_723_500));
+        assert_eq!(Timestamp::parse_utc("30/11/2026"), None);
+    }
+
     use super::*;
 
     #[test]

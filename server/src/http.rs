@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod applications;
+pub mod audit_export;
 pub mod auth;
 pub mod edge;
 pub mod error;

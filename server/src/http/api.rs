@@ -70,10 +70,19 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(list_staff, invite_staff))
         .routes(routes!(update_staff))
         .routes(routes!(audit_events))
+        .routes(routes!(audit_catalog))
+        .routes(routes!(super::audit_export::export_audit))
+        .routes(routes!(super::audit_export::export_signature))
         .routes(routes!(read_session_policy, update_session_policy))
         .merge(super::applications::router())
         .merge(super::users::router())
         .split_for_parts();
+    // The event catalog travels with the API description, for SIEM mappings and reviewers.
+    let mut doc = doc;
+    let catalog = serde_json::to_value(identity::audit_catalog::all()).unwrap_or_default();
+    doc.extensions
+        .get_or_insert_with(Default::default)
+        .insert("x-audit-event-catalog".to_owned(), catalog);
     let doc = Arc::new(doc);
     router.route(
         "/api/v1/openapi.json",
@@ -284,13 +293,63 @@ async fn update_staff(
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct AuditQuery {
+pub struct AuditQuery {
     /// `next_cursor` of the previous page.
     before: Option<i64>,
     /// 1–500, default 50.
     limit: Option<i64>,
+    /// From this time (milliseconds since the epoch, inclusive).
+    from: Option<i64>,
+    /// Before this time (milliseconds since the epoch).
+    to: Option<i64>,
+    /// `staff`, `user`, `api_key`, `client`, `system` or `anonymous`.
+    actor_type: Option<String>,
+    actor_id: Option<String>,
+    /// A category of the event catalog (`GET /api/v1/audit-events/catalog`).
+    category: Option<String>,
+    /// An event name, e.g. `user.signed_in`.
+    event: Option<String>,
+    /// Events about this application (target or detail).
+    application_id: Option<String>,
+    /// Events about this end user (target or detail).
+    user_id: Option<String>,
+    /// `success` or `failure`.
+    outcome: Option<String>,
+    ip: Option<String>,
+    /// A substring of the event's detail.
+    text: Option<String>,
     /// Only events about this target, as `<type>:<id>` (e.g. `impersonation:<id>`, `user:<id>`).
     target: Option<String>,
+    request_id: Option<String>,
+}
+
+impl AuditQuery {
+    pub fn filter(&self) -> identity::audit::Filter {
+        identity::audit::Filter {
+            from: self.from,
+            to: self.to,
+            actor_type: self.actor_type.clone(),
+            actor_id: self.actor_id.clone(),
+            category: self.category.clone(),
+            event: self.event.clone(),
+            application_id: self.application_id.clone(),
+            user_id: self.user_id.clone(),
+            outcome: self.outcome.clone(),
+            ip: self.ip.clone(),
+            text: self.text.clone(),
+            target: self.target.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
+}
+
+/// The audit event catalog: every event's name, category, version, meaning, target type and detail
+/// fields (also in this document as `x-audit-event-catalog`).
+#[utoipa::path(get, path = "/api/v1/audit-events/catalog", tag = "audit",
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody)))]
+async fn audit_catalog(Caller(principal): Caller) -> Result<Json<Value>, ApiError> {
+    principal.authorize(identity::Action::ViewAudit)?;
+    Ok(Json(json!({ "data": identity::audit_catalog::all() })))
 }
 
 /// Audit events, newest first (an application key with `audit:read` sees its application's only).
@@ -305,13 +364,12 @@ async fn audit_events(
         return Ok(client_error(
             StatusCode::BAD_REQUEST,
             "invalid_query",
-            "before and limit must be integers.",
+            "before, limit, from and to must be integers.",
         ));
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let target = q.target.as_deref().and_then(|t| t.split_once(':'));
     let records =
-        identity::audit::list(&state.identity, &principal, q.before, target, limit).await?;
+        identity::audit::list(&state.identity, &principal, &q.filter(), q.before, limit).await?;
     let next = (records.len() as i64 == limit)
         .then(|| records.last().map(|r| r.seq))
         .flatten();

@@ -360,6 +360,8 @@ impl TestApp {
             .count()
     }
 
+    /// The chain verifies, and every event written is in the catalog with only the detail fields
+    /// the catalog declares (a new event or field must be catalogued).
     pub async fn assert_chain_intact(&self) {
         let v = identity::audit::verify(&self.identity)
             .await
@@ -369,5 +371,23 @@ impl TestApp {
             "audit chain is intact ({} rows checked)",
             v.checked
         );
+        let rows = sqlx::query("select event, detail, category from audit_event")
+            .fetch_all(self.identity.db().pool())
+            .await
+            .expect("audit rows");
+        for r in rows {
+            let name: String = r.get("event");
+            let info = identity::audit_catalog::by_name(&name)
+                .unwrap_or_else(|| panic!("{name} is not in the event catalog"));
+            assert_eq!(r.get::<String, _>("category"), info.category, "{name}");
+            let detail: serde_json::Value =
+                serde_json::from_str(&r.get::<String, _>("detail")).expect("detail is JSON");
+            for key in detail.as_object().map(|o| o.keys()).into_iter().flatten() {
+                assert!(
+                    info.fields.contains(&key.as_str()),
+                    "{name} writes `{key}`, which the catalog does not declare"
+                );
+            }
+        }
     }
 }

@@ -1,0 +1,271 @@
+//! Audit export: the events of a filter as CSV or NDJSON, streamed page by page (constant memory),
+//! and a detached signature a reviewer checks with openssl. The export is pinned to the chain head
+//! when it began (`X-Audit-Through`), so the signature endpoint regenerates exactly the same bytes
+//! from the same filter and `through`, hashes them, and signs a small manifest with the current
+//! RS256 key (published in the JWKS). See docs/design/audit.md for the verification steps.
+
+use super::AppState;
+use super::api::{AuditQuery, Caller};
+use super::error::{ApiError, client_error};
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use identity::audit::{Export, Record};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Csv,
+    Ndjson,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// `csv` (default) or `ndjson`.
+    format: Option<Format>,
+    /// Pin the export to the chain as it was at this sequence number (the `X-Audit-Through` of a
+    /// previous export); default: the head now.
+    through: Option<i64>,
+}
+
+const CSV_COLUMNS: [&str; 19] = [
+    "seq",
+    "created_at",
+    "event",
+    "category",
+    "outcome",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "target_type",
+    "target_id",
+    "application_id",
+    "user_id",
+    "ip",
+    "user_agent",
+    "request_id",
+    "detail",
+    "event_id",
+    "prev_hash",
+    "hash",
+];
+
+fn csv_field(out: &mut String, v: &str) {
+    if v.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&v.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(v);
+    }
+}
+
+/// One record as a line of the export.
+fn line(format: Format, r: &Record, out: &mut String) {
+    match format {
+        Format::Ndjson => {
+            out.push_str(&serde_json::to_string(r).unwrap_or_default());
+            out.push('\n');
+        }
+        Format::Csv => {
+            let o = |v: &Option<String>| v.clone().unwrap_or_default();
+            let fields = [
+                r.seq.to_string(),
+                r.created_at.rfc3339(),
+                r.event.clone(),
+                r.category.clone(),
+                r.outcome.clone(),
+                r.actor_type.clone(),
+                o(&r.actor_id),
+                o(&r.actor_label),
+                o(&r.target_type),
+                o(&r.target_id),
+                o(&r.application_id),
+                o(&r.user_id),
+                o(&r.ip),
+                o(&r.user_agent),
+                o(&r.request_id),
+                r.detail.to_string(),
+                r.event_id.clone(),
+                r.prev_hash.clone(),
+                r.hash.clone(),
+            ];
+            for (i, f) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                csv_field(out, f);
+            }
+            out.push_str("\r\n");
+        }
+    }
+}
+
+fn header_line(format: Format) -> String {
+    match format {
+        Format::Csv => format!("{}\r\n", CSV_COLUMNS.join(",")),
+        Format::Ndjson => String::new(),
+    }
+}
+
+/// The next chunk of the export: the header first, then a page at a time; `None` at the end.
+async fn next_chunk(
+    state: &AppState,
+    export: &mut Export,
+    format: Format,
+    started: &mut bool,
+) -> Option<Result<(String, usize), identity::Error>> {
+    let mut out = String::new();
+    if !*started {
+        *started = true;
+        out.push_str(&header_line(format));
+    }
+    match export.next_page(&state.identity).await {
+        Err(e) => Some(Err(e)),
+        Ok(page) if page.is_empty() => (!out.is_empty()).then_some(Ok((out, 0))),
+        Ok(page) => {
+            for r in &page {
+                line(format, r, &mut out);
+            }
+            Some(Ok((out, page.len())))
+        }
+    }
+}
+
+/// Exports the events of the filter (the same filters as `GET /api/v1/audit-events`), oldest
+/// first, as a streamed download. `X-Audit-Through` names the chain position it is pinned to.
+#[utoipa::path(get, path = "/api/v1/audit-events/export", tag = "audit", params(ExportQuery, AuditQuery),
+    responses((status = 200, description = "text/csv or application/x-ndjson, streamed"),
+        (status = 403, body = super::api::ErrorBody)))]
+pub async fn export_audit(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    export: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+    filter: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (Ok(Query(q)), Ok(Query(f))) = (export, filter) else {
+        return Ok(bad_query());
+    };
+    let format = q.format.unwrap_or(Format::Csv);
+    let export =
+        identity::audit::export(&state.identity, &principal, &f.filter(), q.through).await?;
+    let through = export.through;
+    let stream = futures_util::stream::unfold(
+        (state, export, false),
+        move |(state, mut export, mut started)| async move {
+            match next_chunk(&state, &mut export, format, &mut started).await {
+                None => None,
+                Some(Ok((text, _))) => Some((Ok(Bytes::from(text)), (state, export, started))),
+                Some(Err(e)) => {
+                    tracing::error!(error = %app::ssr::error_chain(&e), "audit export failed");
+                    Some((
+                        Err(std::io::Error::other("export failed")),
+                        (state, export, started),
+                    ))
+                }
+            }
+        },
+    );
+    let (content_type, ext) = match format {
+        Format::Csv => ("text/csv; charset=utf-8", "csv"),
+        Format::Ndjson => ("application/x-ndjson", "ndjson"),
+    };
+    let mut res = Body::from_stream(stream).into_response();
+    let headers = res.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"audit-{through}.{ext}\""))
+    {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&through.to_string()) {
+        headers.insert("x-audit-through", v);
+    }
+    Ok(res)
+}
+
+fn bad_query() -> Response {
+    client_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+        "format is csv or ndjson; through, before, limit, from and to are integers.",
+    )
+}
+
+/// What the signature covers: the export's SHA-256 and how to regenerate it.
+#[derive(Serialize, ToSchema)]
+struct Manifest {
+    sha256: String,
+    bytes: u64,
+    events: u64,
+    format: Format,
+    through: i64,
+    #[schema(value_type = Object)]
+    filter: identity::audit::Filter,
+    issuer: String,
+    signed_at: String,
+}
+
+/// The detached signature of an export: regenerates the export for the same filter, `format` and
+/// `through`, and signs a manifest of its SHA-256 with the current RS256 key (in the JWKS under
+/// `kid`). Verify with openssl (docs/design/audit.md).
+#[utoipa::path(get, path = "/api/v1/audit-events/export/signature", tag = "audit",
+    params(ExportQuery, AuditQuery),
+    responses((status = 200, body = Object), (status = 403, body = super::api::ErrorBody)))]
+pub async fn export_signature(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    export: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+    filter: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (Ok(Query(q)), Ok(Query(f))) = (export, filter) else {
+        return Ok(bad_query());
+    };
+    let Some(through) = q.through else {
+        return Ok(client_error(
+            StatusCode::BAD_REQUEST,
+            "through_required",
+            "Pass the X-Audit-Through of the export to sign.",
+        ));
+    };
+    let format = q.format.unwrap_or(Format::Csv);
+    let filter = f.filter();
+    let mut export =
+        identity::audit::export(&state.identity, &principal, &filter, Some(through)).await?;
+    let (mut hash, mut bytes, mut events, mut started) = (Sha256::new(), 0_u64, 0_u64, false);
+    while let Some(chunk) = next_chunk(&state, &mut export, format, &mut started).await {
+        let (text, n) = chunk?;
+        hash.update(text.as_bytes());
+        bytes += text.len() as u64;
+        events += n as u64;
+    }
+    let manifest = Manifest {
+        sha256: hex::encode(hash.finalize()),
+        bytes,
+        events,
+        format,
+        through: export.through,
+        filter,
+        issuer: state.identity.settings().issuer.clone(),
+        signed_at: identity::Timestamp::now().rfc3339(),
+    };
+    let manifest_bytes = serde_json::to_vec(&manifest).unwrap_or_default();
+    let (kid, signature, public_key_pem) =
+        identity::keys::sign_detached(&state.identity, &manifest_bytes)?;
+    Ok(axum::Json(json!({
+        "manifest": manifest,
+        "manifest_b64": STANDARD.encode(&manifest_bytes),
+        "alg": "RS256",
+        "kid": kid,
+        "signature": STANDARD.encode(signature),
+        "public_key_pem": public_key_pem,
+    }))
+    .into_response())
+}
