@@ -922,6 +922,23 @@ enum Bind {
     Text(String),
 }
 
+/// Authorizes reading the log and confines an application key to its own application: `None` when
+/// such a key asks for another application's events (there are none for it).
+fn scoped(principal: &crate::Principal, filter: &Filter) -> Result<Option<Filter>> {
+    let mut filter = filter.clone();
+    match principal.application_scope() {
+        Some(app) => {
+            principal.authorize_in(crate::Action::ViewAudit, app)?;
+            if filter.application_id.as_deref().is_some_and(|a| a != app) {
+                return Ok(None);
+            }
+            filter.application_id = Some(app.to_owned());
+        }
+        None => principal.authorize(crate::Action::ViewAudit)?,
+    }
+    Ok(Some(filter))
+}
+
 /// Newest first, `limit` at a time; `before` is the `seq` of the last row of the previous page
 /// (keyset: pages stay stable while new events arrive on top).
 pub async fn list(
@@ -932,15 +949,9 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<Record>> {
     let limit = limit.clamp(1, 500);
-    // An application key reads only the events about its own application.
-    let mut filter = filter.clone();
-    match principal.application_scope() {
-        Some(app) => {
-            principal.authorize_in(crate::Action::ViewAudit, app)?;
-            filter.application_id = Some(app.to_owned());
-        }
-        None => principal.authorize(crate::Action::ViewAudit)?,
-    }
+    let Some(filter) = scoped(principal, filter)? else {
+        return Ok(Vec::new());
+    };
     let (conditions, binds) = filter.conditions(3)?;
     let sql = format!(
         "select {COLUMNS} from audit_event where seq < $1{conditions} order by seq desc limit $2"
@@ -1010,14 +1021,8 @@ pub async fn export(
     filter: &Filter,
     through: Option<i64>,
 ) -> Result<Export> {
-    let mut filter = filter.clone();
-    match principal.application_scope() {
-        Some(app) => {
-            principal.authorize_in(crate::Action::ViewAudit, app)?;
-            filter.application_id = Some(app.to_owned());
-        }
-        None => principal.authorize(crate::Action::ViewAudit)?,
-    }
+    let scoped = scoped(principal, filter)?;
+    let filter = scoped.clone().unwrap_or_default();
     let head: i64 = sqlx::query_scalar("select seq from audit_head where audit_head_id = 1")
         .fetch_one(identity.db().pool())
         .await
@@ -1027,7 +1032,12 @@ pub async fn export(
         conditions,
         binds,
         after: 0,
-        through: through.map_or(head, |t| t.clamp(0, head)),
+        // Another application's events, for an application key: none.
+        through: if scoped.is_none() {
+            0
+        } else {
+            through.map_or(head, |t| t.clamp(0, head))
+        },
         redact: principal.application_scope().is_some(),
     })
 }

@@ -7,6 +7,9 @@ alter table audit_event add column category text;
 alter table audit_event add column application_id text;
 alter table audit_event add column user_id text;
 
+-- The derived columns are filled in once for existing rows: the append-only guard steps aside for
+-- this migration's transaction only.
+drop trigger audit_event_no_change on audit_event;
 update audit_event set category = case
         when event in ('staff.signed_in', 'staff.sign_in_failed', 'staff.signed_out', 'user.signed_in', 'user.sign_in_failed', 'user.signed_out', 'user.session_revoked') then 'sign_in'
         when event in ('staff.created', 'staff.invited', 'staff.invitation_accepted', 'staff.role_changed', 'staff.disabled', 'staff.enabled') then 'staff'
@@ -27,12 +30,14 @@ update audit_event set
     user_id = case when target_type = 'user' then target_id
                    else (detail::jsonb ->> 'user_id') end;
 
+create trigger audit_event_no_change before update or delete on audit_event
+    for each row execute function audit_event_append_only();
+
 -- Keyset pages (newest first) under each filter.
 create index audit_event_category_idx on audit_event (category, seq);
 create index audit_event_application_idx on audit_event (application_id, seq);
 create index audit_event_user_idx on audit_event (user_id, seq);
 create index audit_event_event_idx on audit_event (event, seq);
 create index audit_event_actor_idx on audit_event (actor_id, seq);
-create index audit_event_target_idx on audit_event (target_type, target_id, seq);
 create index audit_event_ip_idx on audit_event (ip, seq);
 create index audit_event_request_idx on audit_event (request_id);

@@ -9,6 +9,7 @@ mod app_config;
 mod app_keys;
 mod applications;
 mod audit;
+mod audit_review;
 mod csrf;
 mod impersonation;
 mod keys;
