@@ -6,11 +6,12 @@ use serde::{Deserialize, Serialize};
 /// previous page.
 #[server(prefix = "/rpc", endpoint = "recent_audit")]
 pub async fn recent_audit(
-    filter: AuditFilter,
+    filter: Option<AuditFilter>,
     before: Option<i64>,
 ) -> Result<Vec<AuditRow>, AppError> {
     let call = crate::ssr::call()?;
     let principal = call.principal()?;
+    let filter = filter.unwrap_or_default();
     let records = identity::audit::list(
         &call.identity,
         principal,

@@ -62,7 +62,7 @@ pub fn AuditPage() -> impl IntoView {
     });
     let events = Resource::new(
         move || (filter.get(), before.get()),
-        |(f, b)| recent_audit(f, b),
+        |(f, b)| recent_audit(Some(f), b),
     );
     let choices = Resource::new(|| (), |_| audit_choices());
     view! {
