@@ -47,9 +47,9 @@ pub struct AuditFilter {
 }
 
 impl AuditFilter {
-    /// The query string of these filters (empty values left out).
-    pub fn query(&self) -> String {
-        let pairs = [
+    /// The filters that are set, as (URL name, value).
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        [
             ("range", &self.range),
             ("from", &self.from),
             ("to", &self.to),
@@ -64,17 +64,25 @@ impl AuditFilter {
             ("q", &self.q),
             ("target", &self.target),
             ("request", &self.request),
-        ];
-        pairs
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k, v.clone()))
+        .collect()
+    }
+
+    /// The query string of these filters (empty values left out).
+    pub fn query(&self) -> String {
+        self.pairs()
             .iter()
-            .filter(|(_, v)| !v.is_empty())
             .map(|(k, v)| format!("{k}={}", crate::components::ui::encode(v)))
             .collect::<Vec<_>>()
             .join("&")
     }
 
+    /// The identity filter (presets resolved to times now).
     #[cfg(feature = "ssr")]
-    fn to_identity(&self) -> Result<identity::audit::Filter, AppError> {
+    pub fn to_identity(&self) -> Result<identity::audit::Filter, AppError> {
         let some = |v: &String| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
         let time = |field: &str, v: &String| -> Result<Option<i64>, AppError> {
             let v = v.trim();

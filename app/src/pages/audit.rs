@@ -104,16 +104,42 @@ pub fn AuditPage() -> impl IntoView {
                                     </tr>
                                 }).collect_view()}
                             </DataTable>
-                            <div class="mt-4 flex gap-2">
+                            <div class="mt-4 flex flex-wrap items-center gap-2">
                                 {newest.map(|h| view! { <a class=BUTTON_QUIET href=h>"Newest"</a> })}
                                 {older.map(|h| view! { <a class=BUTTON_QUIET href=h data-testid="older">"Older"</a> })}
+                                <span class="ml-auto text-sm">"Export this view (oldest first):"</span>
+                                <a class=BUTTON_QUIET href=format!("/audit/export?format=csv&{base}") download="">"CSV"</a>
+                                <a class=BUTTON_QUIET href=format!("/audit/export?format=ndjson&{base}") download="">"NDJSON"</a>
                             </div>
+                            <form method="get" action="/audit/export/signature" class="mt-3 flex flex-wrap items-end gap-2 text-sm" aria-label="Signature of an export">
+                                {hidden_filters(&filter.get_untracked())}
+                                <div>
+                                    <label class=LABEL for="sig-format">"Format"</label>
+                                    <select class=INPUT id="sig-format" name="format">
+                                        <option value="csv">"CSV"</option>
+                                        <option value="ndjson">"NDJSON"</option>
+                                    </select>
+                                </div>
+                                <div>
+                                    <label class=LABEL for="sig-through">"Export’s number (audit-N.csv)"</label>
+                                    <input class=INPUT id="sig-through" name="through" inputmode="numeric" required />
+                                </div>
+                                <button type="submit" class=BUTTON_QUIET>"Get its signature"</button>
+                            </form>
                         }.into_any()
                     }
                 }
             })}
         </Suspense>
     }
+}
+
+/// The current filters as hidden inputs (the signature form regenerates the same export).
+fn hidden_filters(f: &AuditFilter) -> impl IntoView + use<> {
+    f.pairs()
+        .into_iter()
+        .map(|(k, v)| view! { <input type="hidden" name=k value=v /> })
+        .collect_view()
 }
 
 /// The filter form: a plain GET, so the URL carries the view and it works without JavaScript.

@@ -7,10 +7,13 @@
 use super::AppState;
 use super::api::{AuditQuery, Caller};
 use super::error::{ApiError, client_error};
+use app::api::audit::AuditFilter;
+use app::ssr::RequestContext;
+use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use identity::audit::{Export, Record};
@@ -154,9 +157,41 @@ pub async fn export_audit(
     let (Ok(Query(q)), Ok(Query(f))) = (export, filter) else {
         return Ok(bad_query());
     };
+    stream(state, &principal, &f.filter(), &q).await
+}
+
+/// The same export for the dashboard (`/audit/export?format=…&<the Audit log page's filters>`),
+/// with the staff session instead of a key; the file name carries `through`.
+pub async fn dashboard_export(
+    State(state): State<AppState>,
+    Extension(rc): Extension<RequestContext>,
+    export: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+    filter: Result<Query<AuditFilter>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Some(current) = rc.current.as_ref() else {
+        return Redirect::to("/login").into_response();
+    };
+    let (Ok(Query(q)), Ok(Query(f))) = (export, filter) else {
+        return bad_query();
+    };
+    let filter = match f.to_identity() {
+        Ok(f) => f,
+        Err(e) => return client_error(StatusCode::UNPROCESSABLE_ENTITY, &e.code, &e.message),
+    };
+    match stream(state, &current.principal, &filter, &q).await {
+        Ok(res) => res,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn stream(
+    state: AppState,
+    principal: &identity::Principal,
+    filter: &identity::audit::Filter,
+    q: &ExportQuery,
+) -> Result<Response, ApiError> {
     let format = q.format.unwrap_or(Format::Csv);
-    let export =
-        identity::audit::export(&state.identity, &principal, &f.filter(), q.through).await?;
+    let export = identity::audit::export(&state.identity, principal, filter, q.through).await?;
     let through = export.through;
     let stream = futures_util::stream::unfold(
         (state, export, false),
@@ -228,6 +263,45 @@ pub async fn export_signature(
     let (Ok(Query(q)), Ok(Query(f))) = (export, filter) else {
         return Ok(bad_query());
     };
+    signature(state, &principal, f.filter(), &q).await
+}
+
+/// The signature of a dashboard export (`/audit/export/signature?through=…&<the page's filters>`).
+pub async fn dashboard_signature(
+    State(state): State<AppState>,
+    Extension(rc): Extension<RequestContext>,
+    export: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+    filter: Result<Query<AuditFilter>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Some(current) = rc.current.as_ref() else {
+        return Redirect::to("/login").into_response();
+    };
+    let (Ok(Query(q)), Ok(Query(f))) = (export, filter) else {
+        return bad_query();
+    };
+    let filter = match f.to_identity() {
+        Ok(f) => f,
+        Err(e) => return client_error(StatusCode::UNPROCESSABLE_ENTITY, &e.code, &e.message),
+    };
+    let mut res = match signature(state, &current.principal, filter, &q).await {
+        Ok(res) => res,
+        Err(e) => return e.into_response(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"audit-{}.sig.json\"",
+        q.through.unwrap_or(0)
+    )) {
+        res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    res
+}
+
+async fn signature(
+    state: AppState,
+    principal: &identity::Principal,
+    filter: identity::audit::Filter,
+    q: &ExportQuery,
+) -> Result<Response, ApiError> {
     let Some(through) = q.through else {
         return Ok(client_error(
             StatusCode::BAD_REQUEST,
@@ -236,9 +310,8 @@ pub async fn export_signature(
         ));
     };
     let format = q.format.unwrap_or(Format::Csv);
-    let filter = f.filter();
     let mut export =
-        identity::audit::export(&state.identity, &principal, &filter, Some(through)).await?;
+        identity::audit::export(&state.identity, principal, &filter, Some(through)).await?;
     let (mut hash, mut bytes, mut events, mut started) = (Sha256::new(), 0_u64, 0_u64, false);
     while let Some(chunk) = next_chunk(&state, &mut export, format, &mut started).await {
         let (text, n) = chunk?;

@@ -18,6 +18,14 @@ pub fn router() -> Router<AppState> {
         .route("/auth/logout", post(logout))
         .route("/auth/accept-invite", post(accept_invite))
         .route("/auth/impersonations/start", post(start_impersonation))
+        .route(
+            "/audit/export",
+            axum::routing::get(super::audit_export::dashboard_export),
+        )
+        .route(
+            "/audit/export/signature",
+            axum::routing::get(super::audit_export::dashboard_signature),
+        )
 }
 
 #[derive(Deserialize)]
