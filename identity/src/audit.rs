@@ -1085,6 +1085,120 @@ fn redact_record(rec: &mut Record) {
     rec.request_id = None;
 }
 
+/// Appends `count` synthetic, properly chained events spread over the last 30 days (sign-ins, token
+/// issuance and refreshes, failed sign-ins, application changes across 20 applications and 5 000
+/// users), 5 000 per transaction, calling `progress(done)` after each. For benchmarks and demos.
+pub async fn seed(
+    identity: &crate::Identity,
+    count: u64,
+    now: Timestamp,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<()> {
+    const SPAN_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+    let start = now.millis() - SPAN_MS;
+    let step = SPAN_MS / i64::try_from(count.max(1)).unwrap_or(1);
+    let mut done = 0_u64;
+    while done < count {
+        let n = (count - done).min(5_000);
+        let mut tx = identity.db().begin().await?;
+        let head = sqlx::query(
+            "update audit_head set seq = seq + $1 where audit_head_id = 1 returning seq, hash",
+        )
+        .bind(i64::try_from(n).unwrap_or(0))
+        .fetch_one(&mut *tx)
+        .await
+        .context("Failed to lock the audit chain head")?;
+        let last: i64 = head.try_get("seq").context("audit_head.seq")?;
+        let mut prev: String = head.try_get("hash").context("audit_head.hash")?;
+        let first = last - i64::try_from(n).unwrap_or(0) + 1;
+        let mut rows = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+        for k in 0..n {
+            let i = done + k;
+            let app = format!("seed-app-{:02}", i % 20);
+            let user = format!("seed-user-{:04}", (i / 3) % 5_000);
+            let actor = Actor::User {
+                id: user.clone(),
+                email: format!("{user}@example.com"),
+            };
+            let meta = RequestMeta {
+                ip: Some(format!("10.0.{}.{}", (i / 256) % 256, i % 256)),
+                user_agent: Some("seed".into()),
+                request_id: Some(format!("seed-{i}")),
+            };
+            let (actor, entry) = match i % 10 {
+                0..=3 => (
+                    actor,
+                    Entry::success(
+                        Event::UserSignedIn,
+                        Some(Target::user(&user)),
+                        serde_json::json!({ "application_id": app, "session_id": format!("s-{i}") }),
+                    ),
+                ),
+                4..=6 => (
+                    actor,
+                    Entry::success(
+                        Event::TokenIssued,
+                        Some(Target::user(&user)),
+                        serde_json::json!({ "grant_type": "authorization_code", "application_id": app,
+                        "client_id": format!("pc_{app}"), "family_id": format!("f-{i}"),
+                        "jti": format!("f-{i}.x"), "scope": "openid", "refresh_token": true }),
+                    ),
+                ),
+                7 => (
+                    actor,
+                    Entry::success(
+                        Event::TokenRefreshed,
+                        Some(Target::user(&user)),
+                        serde_json::json!({ "application_id": app, "client_id": format!("pc_{app}"),
+                        "family_id": format!("f-{}", i - 3), "jti": format!("f-{i}.y"),
+                        "scope": "openid", "rotated": true }),
+                    ),
+                ),
+                8 => (
+                    Actor::Anonymous,
+                    Entry::failure(
+                        Event::UserSignInFailed,
+                        None,
+                        serde_json::json!({ "email": format!("{user}@example.com"), "reason": "invalid_credentials",
+                        "application_id": app }),
+                    ),
+                ),
+                _ => (
+                    Actor::Staff {
+                        id: "seed-staff".into(),
+                        email: "ops@example.com".into(),
+                    },
+                    Entry::success(
+                        Event::ApplicationUpdated,
+                        Some(Target::application(&app)),
+                        serde_json::json!({ "before": { "description": format!("v{}", i - 1) },
+                        "after": { "description": format!("v{i}") } }),
+                    ),
+                ),
+            };
+            let at = Timestamp::from_millis(start + step * i64::try_from(i).unwrap_or(0));
+            let seq = first + i64::try_from(k).unwrap_or(0);
+            let row = new_record(seq, prev, &actor, &meta, entry, at);
+            prev = row.0.hash.clone();
+            rows.push(row);
+        }
+        for chunk in rows.chunks(64) {
+            insert_records(&mut tx, chunk).await?;
+        }
+        sqlx::query("update audit_head set hash = $1 where audit_head_id = 1")
+            .bind(&prev)
+            .execute(&mut *tx)
+            .await
+            .context("Failed to advance the audit chain head")?;
+        tx.commit()
+            .await
+            .context("Failed to commit seeded audit events")?;
+        done += n;
+        progress(done);
+    }
+    Ok(())
+}
+
 /// One event, for its detail page (readers of the audit log).
 pub async fn get(
     identity: &crate::Identity,
