@@ -1199,6 +1199,91 @@ pub async fn seed(
     Ok(())
 }
 
+/// Event counts over time by category: `buckets` equal slices of `[from, to)`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Histogram {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub bucket_ms: i64,
+    /// (category, count per bucket), categories in catalog order, empty ones left out.
+    pub series: Vec<(String, Vec<i64>)>,
+}
+
+/// The histogram of the events matching `filter` (its time range, or the last 7 days).
+pub async fn histogram(
+    identity: &crate::Identity,
+    principal: &crate::Principal,
+    filter: &Filter,
+    buckets: i64,
+    now: Timestamp,
+) -> Result<Histogram> {
+    let buckets = buckets.clamp(1, 200);
+    let Some(mut filter) = scoped(principal, filter)? else {
+        return Ok(Histogram {
+            from: now,
+            to: now,
+            bucket_ms: 1,
+            series: Vec::new(),
+        });
+    };
+    let to = filter.to.unwrap_or(now.millis() + 1);
+    let from = filter
+        .from
+        .unwrap_or(to - 7 * 24 * 60 * 60 * 1000)
+        .min(to - 1);
+    let bucket_ms = ((to - from) + buckets - 1) / buckets;
+    filter.from = Some(from);
+    filter.to = Some(to);
+    let (conditions, binds) = filter.conditions(3)?;
+    let sql = format!(
+        "select (created_at - $1) / $2 as bucket, category, count(*) as n from audit_event \
+         where 1 = 1{conditions} group by 1, 2"
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(from)
+        .bind(bucket_ms);
+    for b in binds {
+        query = match b {
+            Bind::Int(v) => query.bind(v),
+            Bind::Text(v) => query.bind(v),
+        };
+    }
+    let rows = query
+        .fetch_all(identity.db().pool())
+        .await
+        .context("Failed to count audit events")?;
+    let mut series: Vec<(String, Vec<i64>)> = crate::audit_catalog::CATEGORIES
+        .iter()
+        .map(|c| {
+            (
+                (*c).to_owned(),
+                vec![0; usize::try_from(buckets).unwrap_or(1)],
+            )
+        })
+        .collect();
+    for r in &rows {
+        let bucket: i64 = r.try_get("bucket").context("bucket")?;
+        let category: Option<String> = r.try_get("category").context("category")?;
+        let n: i64 = r.try_get("n").context("count")?;
+        if let (Some(s), Ok(i)) = (
+            series
+                .iter_mut()
+                .find(|(c, _)| Some(c) == category.as_ref()),
+            usize::try_from(bucket),
+        ) && let Some(slot) = s.1.get_mut(i)
+        {
+            *slot += n;
+        }
+    }
+    series.retain(|(_, v)| v.iter().any(|n| *n > 0));
+    Ok(Histogram {
+        from: Timestamp::from_millis(from),
+        to: Timestamp::from_millis(to),
+        bucket_ms,
+        series,
+    })
+}
+
 /// One event, for its detail page (readers of the audit log).
 pub async fn get(
     identity: &crate::Identity,

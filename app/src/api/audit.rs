@@ -254,3 +254,59 @@ pub async fn audit_choices() -> Result<AuditOptions, AppError> {
         applications: apps.into_iter().map(|a| (a.id, a.name)).collect(),
     })
 }
+
+/// The catalog's categories in order (the chart's colours follow it); the server checks the same
+/// list (`identity::audit_catalog::CATEGORIES`).
+pub const CATEGORY_ORDER: [&str; 12] = [
+    "sign_in",
+    "staff",
+    "credential",
+    "application",
+    "settings",
+    "user",
+    "organization",
+    "role",
+    "key",
+    "token",
+    "session",
+    "impersonation",
+];
+
+/// The chart above the Audit log: events over time by category (drawn as SVG on the server).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chart {
+    pub from: String,
+    pub to: String,
+    pub bucket_minutes: i64,
+    pub series: Vec<(String, Vec<i64>)>,
+}
+
+#[server(prefix = "/rpc", endpoint = "audit_chart")]
+pub async fn audit_chart(filter: Option<AuditFilter>) -> Result<Chart, AppError> {
+    let call = crate::ssr::call()?;
+    let principal = call.principal()?;
+    let filter = filter.unwrap_or_default().to_identity()?;
+    let h = identity::audit::histogram(
+        &call.identity,
+        principal,
+        &filter,
+        48,
+        identity::Timestamp::now(),
+    )
+    .await
+    .map_err(crate::ssr::fail)?;
+    Ok(Chart {
+        from: h.from.rfc3339(),
+        to: h.to.rfc3339(),
+        bucket_minutes: h.bucket_ms / 60_000,
+        series: h.series,
+    })
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    #[test]
+    fn the_chart_knows_every_category_in_the_catalog_order() {
+        assert_eq!(super::CATEGORY_ORDER, identity::audit_catalog::CATEGORIES);
+    }
+}

@@ -65,6 +65,10 @@ pub fn AuditPage() -> impl IntoView {
         |(f, b)| recent_audit(Some(f), b),
     );
     let choices = Resource::new(|| (), |_| audit_choices());
+    let chart = Resource::new(
+        move || filter.get(),
+        |f| crate::api::audit::audit_chart(Some(f)),
+    );
     view! {
         <Title text="Audit log" />
         <PageHeader title="Audit log" subtitle="Every sign-in and change, newest first. Each row is chained to the one before it." />
@@ -72,6 +76,11 @@ pub fn AuditPage() -> impl IntoView {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
                 choices.await.ok().map(|c| view! { <Filters c f=filter.get_untracked() /> })
+            })}
+        </Suspense>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                chart.await.ok().map(|c| view! { <EventsChart c /> })
             })}
         </Suspense>
         <Verify />
@@ -362,5 +371,70 @@ pub fn AuditCatalogPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// One colour per catalog category (Tailwind 600s), in the catalog's order.
+const COLOURS: [&str; 12] = [
+    "#4f46e5", "#0891b2", "#ca8a04", "#16a34a", "#64748b", "#db2777", "#9333ea", "#ea580c",
+    "#0d9488", "#2563eb", "#dc2626", "#65a30d",
+];
+
+/// Events over time by category, stacked bars drawn on the server as SVG (no JavaScript needed).
+#[component]
+fn EventsChart(c: crate::api::audit::Chart) -> impl IntoView {
+    const W: f64 = 960.0;
+    const H: f64 = 140.0;
+    let buckets = c.series.first().map_or(0, |(_, v)| v.len());
+    let totals: Vec<i64> = (0..buckets)
+        .map(|i| c.series.iter().map(|(_, v)| v[i]).sum())
+        .collect();
+    let max = totals.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let bar = if buckets == 0 { W } else { W / buckets as f64 };
+    let colour = |category: &str| {
+        let i = crate::api::audit::CATEGORY_ORDER
+            .iter()
+            .position(|c| *c == category)
+            .unwrap_or(0);
+        COLOURS[i % COLOURS.len()]
+    };
+    let mut rects = Vec::new();
+    for i in 0..buckets {
+        let mut y = H;
+        for (category, counts) in &c.series {
+            let n = counts[i];
+            if n == 0 {
+                continue;
+            }
+            let h = n as f64 / max * (H - 4.0);
+            y -= h;
+            rects.push(view! {
+                <rect x=format!("{:.1}", i as f64 * bar + 1.0) y=format!("{y:.1}") width=format!("{:.1}", (bar - 2.0).max(1.0))
+                    height=format!("{h:.1}") fill=colour(category)>
+                    <title>{format!("{category}: {n}")}</title>
+                </rect>
+            });
+        }
+    }
+    let total: i64 = totals.iter().sum();
+    let label = format!(
+        "{total} events from {} to {} (UTC), {} min per bar",
+        c.from, c.to, c.bucket_minutes
+    );
+    view! {
+        <figure class=format!("{CARD} mb-6") data-testid="audit-chart">
+            <svg viewBox=format!("0 0 {W} {H}") class="h-36 w-full" role="img" aria-label=label.clone() preserveAspectRatio="none">
+                {rects}
+            </svg>
+            <figcaption class="mt-2 flex flex-wrap gap-x-4 gap-y-1 text-xs">
+                <span class="text-slate-500">{label}</span>
+                {c.series.iter().map(|(category, counts)| view! {
+                    <span class="inline-flex items-center gap-1">
+                        <svg width="8" height="8" aria-hidden="true"><rect width="8" height="8" rx="1" fill=colour(category) /></svg>
+                        {format!("{category} ({})", counts.iter().sum::<i64>())}
+                    </span>
+                }).collect_view()}
+            </figcaption>
+        </figure>
     }
 }

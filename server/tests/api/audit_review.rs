@@ -115,6 +115,42 @@ async fn filters_narrow_the_log_and_pages_stay_stable(backend: Backend) {
         "{e}"
     );
 
+    // The chart counts the same events, by category (the dashboard's server function).
+    let reviewer = app.new_browser();
+    reviewer
+        .signed_in_as("auditor@example.com", Role::Auditor)
+        .await;
+    let chart: Value = reviewer
+        .rpc("audit_chart", &[])
+        .await
+        .json()
+        .await
+        .expect("chart");
+    let counted: i64 = chart["series"]
+        .as_array()
+        .expect("series")
+        .iter()
+        .flat_map(|s| s[1].as_array().cloned().unwrap_or_default())
+        .filter_map(|n| n.as_i64())
+        .sum();
+    let total = events(&auditor, "limit=500").await.len() as i64;
+    assert!(
+        counted == total || counted + 1 == total,
+        "{counted} vs {total} (+ the sign-in above)"
+    );
+    let apps_only: Value = reviewer
+        .rpc("audit_chart", &[("filter[category]", "application")])
+        .await
+        .json()
+        .await
+        .expect("chart");
+    assert_eq!(
+        apps_only["series"].as_array().map(Vec::len),
+        Some(1),
+        "{apps_only}"
+    );
+    assert_eq!(apps_only["series"][0][0], "application");
+
     // Keyset pages do not shift while new events arrive on top.
     let all = events(&auditor, "limit=500").await;
     let first = events(&auditor, "limit=4").await;

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The audit-log benchmark (BENCHMARKS.md, issue 7): seeds COUNT chained events into a fresh database
+# (`portcullis seed audit`, progress on stderr), then
+#  1. load-tests filtered first pages and a deep "next page" of GET /api/v1/audit-events next to an
+#     empty endpoint (GET /healthz) as the baseline;
+#  2. times a full NDJSON and CSV export over HTTP (events/s, the body streamed to disk);
+#  3. times `portcullis audit verify` over the whole chain (events/s).
+#
+#   scripts/bench-audit.sh                                          # release build, SQLite
+#   PORTCULLIS_BIN=/path/to/portcullis scripts/bench-audit.sh         # this binary, no build
+#   DATABASE_URL=postgres://postgres@127.0.0.1:5432 scripts/bench-audit.sh   # PostgreSQL
+#
+# Knobs (environment): COUNT=1000000 RUNS=3 DURATION=10s WARMUP=3s THREADS=2 CONNECTIONS=8 KEEP=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NAME=audit
+COUNT=${COUNT:-1000000}
+source scripts/bench-lib.sh
+
+say "seeding $COUNT audit events"
+"$PORTCULLIS_BIN" seed audit --count "$COUNT" >&2
+bench_start
+
+HEAD=$(curl -sSf -H "$AUTH" "$URL/api/v1/audit-events?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["seq"])')
+MID=$((HEAD / 2))
+FROM=$(python3 -c 'import time; print(int((time.time() - 7 * 86400) * 1000))')
+
+# --- part 1: pages -------------------------------------------------------------------------------
+ENDPOINTS=(
+  "healthz (baseline)|/healthz|"
+  "newest page|/api/v1/audit-events?limit=50|$AUTH"
+  "category+application|/api/v1/audit-events?limit=50&category=sign_in&application_id=seed-app-07|$AUTH"
+  "…next page (deep)|/api/v1/audit-events?limit=50&category=sign_in&application_id=seed-app-07&before=$MID|$AUTH"
+  "user|/api/v1/audit-events?limit=50&user_id=seed-user-0042|$AUTH"
+  "user next page (deep)|/api/v1/audit-events?limit=50&user_id=seed-user-0042&before=$MID|$AUTH"
+  "event+last 7 days|/api/v1/audit-events?limit=50&event=application.updated&from=$FROM|$AUTH"
+  "outcome=failure+ip|/api/v1/audit-events?limit=50&outcome=failure&ip=10.0.3.8|$AUTH"
+)
+bench_probe
+bench_endpoints "$COUNT events"
+
+# --- part 2: export ------------------------------------------------------------------------------
+for format in ndjson csv; do
+  start=$(date +%s.%N)
+  curl -sSf -H "$AUTH" -o "$WORK/export.$format" "$URL/api/v1/audit-events/export?format=$format"
+  secs=$(python3 -c "import time; print(time.time() - $start)")
+  lines=$(wc -l <"$WORK/export.$format")
+  [ "$format" = csv ] && lines=$((lines - 1))
+  printf 'export %-6s %d events in %.1f s: %.0f events/s, %s\n' "$format" "$lines" "$secs" \
+    "$(python3 -c "print($lines / $secs)")" "$(du -h "$WORK/export.$format" | cut -f1)"
+  rm -f "$WORK/export.$format"
+done
+
+# --- part 3: verification ------------------------------------------------------------------------
+"$PORTCULLIS_BIN" audit verify
