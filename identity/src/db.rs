@@ -63,11 +63,6 @@ impl Db {
                                 conn.execute("pragma synchronous = normal").await?;
                                 conn.execute("pragma busy_timeout = 10000").await?;
                                 conn.execute("pragma foreign_keys = on").await?;
-                                // Checkpoints run in the background (`checkpointer`), not inside
-                                // whichever commit crosses the WAL's size limit: that commit would
-                                // wait for the copy and its fsync, and every write queued behind
-                                // it with it.
-                                conn.execute("pragma wal_autocheckpoint = 0").await?;
                                 Ok(())
                             })
                         })
@@ -80,7 +75,6 @@ impl Db {
                     .connect(&url)
                     .await
                     .context("Failed to open the SQLite database")?;
-                checkpointer(readers.clone());
                 (readers, writer)
             }
             Backend::Postgres => {
@@ -155,34 +149,6 @@ impl Db {
         self.pool.close().await;
         self.writer.close().await;
     }
-}
-
-/// Copies the SQLite WAL back into the database twice a second on a reader connection (PASSIVE:
-/// it never waits for, or blocks, the writer), so the WAL stays small without a commit paying for
-/// it. Stops when the pool closes.
-fn checkpointer(pool: AnyPool) {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
-    runtime.spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if pool.is_closed() {
-                break;
-            }
-            if let Err(e) = sqlx::query("pragma wal_checkpoint(passive)")
-                .execute(&pool)
-                .await
-            {
-                if pool.is_closed() {
-                    break;
-                }
-                tracing::warn!(error = %e, "WAL checkpoint failed");
-            }
-        }
-    });
 }
 
 /// Creates the folder of a SQLite file and asks sqlx to create the file (`mode=rwc`).

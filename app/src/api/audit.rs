@@ -303,6 +303,47 @@ pub async fn audit_chart(filter: Option<AuditFilter>) -> Result<Chart, AppError>
     })
 }
 
+/// The home page's chart: hosted sign-ins per application per day, the last 14 days.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignIns {
+    /// `MM-DD` per day, oldest first.
+    pub days: Vec<String>,
+    /// (application name, sign-ins per day), busiest first (at most 8).
+    pub series: Vec<(String, Vec<i64>)>,
+}
+
+#[server(prefix = "/rpc", endpoint = "sign_ins_per_day")]
+pub async fn sign_ins_per_day() -> Result<SignIns, AppError> {
+    let call = crate::ssr::call()?;
+    let principal = call.principal()?;
+    let now = identity::Timestamp::now();
+    let series = identity::audit::sign_ins_per_day(&call.identity, principal, 14, now)
+        .await
+        .map_err(crate::ssr::fail)?;
+    let apps = crate::ssr::application_choices(&call.identity, principal)
+        .await
+        .unwrap_or_default();
+    let name = |id: &str| {
+        apps.iter()
+            .find(|a| a.id == id)
+            .map_or_else(|| "(deleted or unknown)".to_owned(), |a| a.name.clone())
+    };
+    let days = (0..14)
+        .map(|d| {
+            let t = identity::Timestamp::from_millis(now.millis() - (13 - d) * 86_400_000);
+            t.rfc3339().get(5..10).unwrap_or_default().to_owned()
+        })
+        .collect();
+    Ok(SignIns {
+        days,
+        series: series
+            .into_iter()
+            .take(8)
+            .map(|(id, v)| (name(&id), v))
+            .collect(),
+    })
+}
+
 #[cfg(all(test, feature = "ssr"))]
 mod tests {
     #[test]
