@@ -29,8 +29,8 @@ FROM=$(python3 -c 'import time; print(int((time.time() - 7 * 86400) * 1000))')
 ENDPOINTS=(
   "healthz (baseline)|/healthz|"
   "newest page|/api/v1/audit-events?limit=50|$AUTH"
-  "category+application|/api/v1/audit-events?limit=50&category=sign_in&application_id=seed-app-07|$AUTH"
-  "…next page (deep)|/api/v1/audit-events?limit=50&category=sign_in&application_id=seed-app-07&before=$MID|$AUTH"
+  "category+application|/api/v1/audit-events?limit=50&category=sign_in&application_id=seed-app-02|$AUTH"
+  "…next page (deep)|/api/v1/audit-events?limit=50&category=sign_in&application_id=seed-app-02&before=$MID|$AUTH"
   "user|/api/v1/audit-events?limit=50&user_id=seed-user-0042|$AUTH"
   "user next page (deep)|/api/v1/audit-events?limit=50&user_id=seed-user-0042&before=$MID|$AUTH"
   "event+last 7 days|/api/v1/audit-events?limit=50&event=application.updated&from=$FROM|$AUTH"

@@ -515,6 +515,19 @@ fn refused(code: &'static str, message: &str) -> Error {
     }
 }
 
+/// Whether `staff_id` may impersonate in the application.
+async fn is_assigned(tx: &mut Tx, application_id: &str, staff_id: &str) -> Result<bool> {
+    sqlx::query(
+        "select 1 as one from impersonation_assignment where application_id = $1 and staff_id = $2",
+    )
+    .bind(application_id)
+    .bind(staff_id)
+    .fetch_optional(&mut **tx)
+    .await
+    .map(|r| r.is_some())
+    .context("Failed to read impersonation assignments")
+}
+
 /// What a support person asks for.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct NewRequest {
@@ -596,15 +609,8 @@ pub async fn request(
             "Impersonation is not enabled for this application.",
         ));
     }
-    let assigned = sqlx::query(
-        "select 1 as one from impersonation_assignment where application_id = $1 and staff_id = $2",
-    )
-    .bind(&app.id)
-    .bind(staff_id)
-    .fetch_optional(&mut *tx)
-    .await
-    .context("Failed to read impersonation assignments")?;
-    if assigned.is_none() {
+    let assigned = is_assigned(&mut tx, &app.id, staff_id).await?;
+    if !assigned {
         return Err(refused(
             "not_assigned",
             "You are not assigned to impersonate in this application.",
@@ -820,17 +826,10 @@ pub async fn start(
     // The rules are checked again: the policy, the assignment or the user may have changed.
     let app = crate::applications::find(&mut tx, &current.application_id).await?;
     let policy = read_policy(&mut tx, &app.id).await?;
-    let assigned = sqlx::query(
-        "select 1 as one from impersonation_assignment where application_id = $1 and staff_id = $2",
-    )
-    .bind(&app.id)
-    .bind(staff_id)
-    .fetch_optional(&mut *tx)
-    .await
-    .context("Failed to read impersonation assignments")?;
+    let assigned = is_assigned(&mut tx, &app.id, staff_id).await?;
     let user = crate::users::find(&mut tx, &current.user_id).await?;
     if !policy.enabled
-        || assigned.is_none()
+        || !assigned
         || app.status != crate::applications::Status::Active
         || user.status != crate::users::Status::Active
     {

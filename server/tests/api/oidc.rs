@@ -141,6 +141,21 @@ pub(crate) async fn authorize(
         .await
 }
 
+/// `prompt=none` in this browser comes back with `login_required`: no live session here.
+async fn assert_login_required(browser: &TestApp, c: &Client) {
+    let res = authorize(
+        browser,
+        &c.client_id,
+        &Request::new(),
+        &[("prompt", "none")],
+    )
+    .await;
+    assert_eq!(
+        query_of(&location(&res)).get("error").map(String::as_str),
+        Some("login_required")
+    );
+}
+
 pub(crate) fn query_of(url: &str) -> std::collections::HashMap<String, String> {
     let q = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
     url::form_urlencoded::parse(q.as_bytes())
@@ -1021,17 +1036,7 @@ async fn one_sign_in_serves_every_application_and_prompt_rules_hold(backend: Bac
         location(&res).starts_with("/u/sign-in"),
         "web apps default to a 1-day maximum"
     );
-    let res = authorize(
-        &browser,
-        &b.client_id,
-        &Request::new(),
-        &[("prompt", "none")],
-    )
-    .await;
-    assert_eq!(
-        query_of(&location(&res)).get("error").map(String::as_str),
-        Some("login_required")
-    );
+    assert_login_required(&browser, &b).await;
     // Sessions are listed per user with the applications they served (the first one: A and B).
     let (_, sessions) = api
         .send(
@@ -1267,17 +1272,7 @@ async fn logout_ends_the_session_and_tells_every_application(backend: Backend) {
     assert_eq!(res.status(), 302);
     assert_eq!(location(&res), "https://rp.example/bye?state=s1");
     // The session is over: prompt=none says so, and every token of it is revoked.
-    let res = authorize(
-        &browser,
-        &web.client_id,
-        &Request::new(),
-        &[("prompt", "none")],
-    )
-    .await;
-    assert_eq!(
-        query_of(&location(&res)).get("error").map(String::as_str),
-        Some("login_required")
-    );
+    assert_login_required(&browser, &web).await;
     let (status, _) = refresh(&app, &web2, t2["refresh_token"].as_str().expect("rt"), &[]).await;
     assert_eq!(status, 400);
     // Both applications got a signed logout token.
@@ -1422,17 +1417,7 @@ async fn disabled_applications_and_users_get_nothing(backend: Backend) {
     assert_eq!(status, 400);
     let res = userinfo(&app, t["access_token"].as_str().expect("at")).await;
     assert_eq!(res.status(), 401);
-    let res = authorize(
-        &browser,
-        &spa.client_id,
-        &Request::new(),
-        &[("prompt", "none")],
-    )
-    .await;
-    assert_eq!(
-        query_of(&location(&res)).get("error").map(String::as_str),
-        Some("login_required")
-    );
+    assert_login_required(&browser, &spa).await;
     // A disabled application: no authorization, no tokens.
     for c in [&spa, &m2m] {
         let (s, _) = api
@@ -1556,17 +1541,7 @@ async fn logout_without_a_hint_asks_then_returns_to_the_client(backend: Backend)
         .await;
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), "https://rp.example/bye?state=s9");
-    let res = authorize(
-        &browser,
-        &web.client_id,
-        &Request::new(),
-        &[("prompt", "none")],
-    )
-    .await;
-    assert_eq!(
-        query_of(&location(&res)).get("error").map(String::as_str),
-        Some("login_required")
-    );
+    assert_login_required(&browser, &web).await;
 }
 
 /// A code redeemed at the moment its session is revoked: whichever commits first, no token of the
