@@ -193,6 +193,7 @@ async fn stream(
     let format = q.format.unwrap_or(Format::Csv);
     let export = identity::audit::export(&state.identity, principal, filter, q.through).await?;
     let through = export.through;
+    // Fused: the body may be polled once more after its end.
     let stream = futures_util::stream::unfold(
         (state, export, false),
         move |(state, mut export, mut started)| async move {
@@ -213,7 +214,7 @@ async fn stream(
         Format::Csv => ("text/csv; charset=utf-8", "csv"),
         Format::Ndjson => ("application/x-ndjson", "ndjson"),
     };
-    let mut res = Body::from_stream(stream).into_response();
+    let mut res = Body::from_stream(futures_util::StreamExt::fuse(stream)).into_response();
     let headers = res.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"audit-{through}.{ext}\""))
