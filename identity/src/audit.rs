@@ -928,6 +928,20 @@ enum Bind {
     Text(String),
 }
 
+/// Binds a filter's values after the query's own.
+fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    binds: Vec<Bind>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    for b in binds {
+        query = match b {
+            Bind::Int(v) => query.bind(v),
+            Bind::Text(v) => query.bind(v),
+        };
+    }
+    query
+}
+
 /// Authorizes reading the log and confines an application key to its own application: `None` when
 /// such a key asks for another application's events (there are none for it).
 fn scoped(principal: &crate::Principal, filter: &Filter) -> Result<Option<Filter>> {
@@ -965,12 +979,7 @@ pub async fn list(
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(before.unwrap_or(i64::MAX))
         .bind(limit);
-    for b in binds {
-        query = match b {
-            Bind::Int(v) => query.bind(v),
-            Bind::Text(v) => query.bind(v),
-        };
-    }
+    query = bind_all(query, binds);
     let rows = query
         .fetch_all(identity.db().pool())
         .await
@@ -1059,12 +1068,7 @@ impl Export {
             .bind(self.after)
             .bind(self.through)
             .bind(2000_i64);
-        for b in &self.binds {
-            query = match b {
-                Bind::Int(v) => query.bind(*v),
-                Bind::Text(v) => query.bind(v.clone()),
-            };
-        }
+        query = bind_all(query, self.binds.clone());
         let rows = query
             .fetch_all(identity.db().pool())
             .await
@@ -1248,12 +1252,7 @@ pub async fn histogram(
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(from)
         .bind(bucket_ms);
-    for b in binds {
-        query = match b {
-            Bind::Int(v) => query.bind(v),
-            Bind::Text(v) => query.bind(v),
-        };
-    }
+    query = bind_all(query, binds);
     let rows = query
         .fetch_all(identity.db().pool())
         .await
