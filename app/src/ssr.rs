@@ -307,6 +307,40 @@ pub fn audit_detail(r: identity::audit::Record) -> crate::api::audit::AuditDetai
     }
 }
 
+/// One impersonation as the dashboard shows it (with the launch link while it is active).
+pub fn imp_row(
+    i: identity::impersonation::Impersonation,
+    viewer: Option<&str>,
+    issuer: &str,
+) -> crate::api::impersonation::ImpRow {
+    use identity::impersonation::Status;
+    let launch_url = (i.status == Status::Active)
+        .then(|| i.launch_url(issuer))
+        .flatten();
+    crate::api::impersonation::ImpRow {
+        mine: viewer == Some(i.staff_id.as_str()),
+        launch_url,
+        id: i.id,
+        application_id: i.application_id,
+        application_name: i.application_name,
+        user_id: i.user_id,
+        user_email: i.user_email,
+        staff_email: i.staff_email,
+        reason: i.reason,
+        ticket: i.ticket,
+        mode: i.mode.as_str().to_owned(),
+        status: i.status.as_str().to_owned(),
+        duration_minutes: i.duration_secs / 60,
+        requested_at: i.requested_at.rfc3339(),
+        started_at: i.started_at.map(identity::Timestamp::rfc3339),
+        ends_at: i.ends_at.map(identity::Timestamp::rfc3339),
+        ends_at_ms: i.ends_at.map(identity::Timestamp::millis),
+        ended_at: i.ended_at.map(identity::Timestamp::rfc3339),
+        end_reason: i.end_reason,
+        decision_comment: i.decision_comment,
+    }
+}
+
 // ---- Applications ----
 
 use crate::api::applications::{AppDetail, AppSummary, KeyRow, PolicyRow, SecretRow};
@@ -755,9 +789,7 @@ pub async fn user_detail(id: &str) -> Result<UserDetail, AppError> {
         events: events.into_iter().map(audit_row).collect(),
         impersonations: impersonations
             .into_iter()
-            .map(|i| {
-                crate::api::impersonation::row(i, principal.staff_id(), &identity.settings().issuer)
-            })
+            .map(|i| imp_row(i, principal.staff_id(), &identity.settings().issuer))
             .collect(),
         organizations: filters.organizations,
         roles: filters.roles,

@@ -787,13 +787,11 @@ pub async fn decide(
     Ok(decided)
 }
 
-/// A started impersonation: the session token for the `pc_imp` cookie (shown to nobody else) and
-/// where to send the browser.
+/// A started impersonation and the session token for the `pc_imp` cookie (shown to nobody else);
+/// [`Impersonation::launch_url`] says where to open the application.
 pub struct Started {
     pub impersonation: Impersonation,
     pub session_token: String,
-    /// The application's initiate-login URI with `iss` and `login_hint`, when it has one.
-    pub launch_url: Option<String>,
 }
 
 /// Starts an approved impersonation (the requester only): a new sign-in session for the user,
@@ -883,11 +881,9 @@ pub async fn start(
         "Failed to commit an impersonation start",
     )
     .await?;
-    let launch_url = started.launch_url(&identity.settings().issuer);
     Ok(Started {
         impersonation: started,
         session_token: token,
-        launch_url,
     })
 }
 

@@ -82,40 +82,6 @@ pub struct ImpSettings {
     pub can_assign: bool,
 }
 
-#[cfg(feature = "ssr")]
-pub(crate) fn row(
-    i: identity::impersonation::Impersonation,
-    viewer: Option<&str>,
-    issuer: &str,
-) -> ImpRow {
-    use identity::impersonation::Status;
-    let launch_url = (i.status == Status::Active)
-        .then(|| i.launch_url(issuer))
-        .flatten();
-    ImpRow {
-        mine: viewer == Some(i.staff_id.as_str()),
-        launch_url,
-        id: i.id,
-        application_id: i.application_id,
-        application_name: i.application_name,
-        user_id: i.user_id,
-        user_email: i.user_email,
-        staff_email: i.staff_email,
-        reason: i.reason,
-        ticket: i.ticket,
-        mode: i.mode.as_str().to_owned(),
-        status: i.status.as_str().to_owned(),
-        duration_minutes: i.duration_secs / 60,
-        requested_at: i.requested_at.rfc3339(),
-        started_at: i.started_at.map(identity::Timestamp::rfc3339),
-        ends_at: i.ends_at.map(identity::Timestamp::rfc3339),
-        ends_at_ms: i.ends_at.map(identity::Timestamp::millis),
-        ended_at: i.ended_at.map(identity::Timestamp::rfc3339),
-        end_reason: i.end_reason,
-        decision_comment: i.decision_comment,
-    }
-}
-
 /// The Impersonation page: the viewer's own, the active ones, the requests to decide, the history
 /// (filtered by status, application and user).
 #[server(prefix = "/rpc", endpoint = "impersonation_page")]
@@ -172,10 +138,12 @@ pub async fn impersonation_page(
         })
         .collect();
     let rows = |v: Vec<imp::Impersonation>| -> Vec<ImpRow> {
-        v.into_iter().map(|i| row(i, viewer, &issuer)).collect()
+        v.into_iter()
+            .map(|i| crate::ssr::imp_row(i, viewer, &issuer))
+            .collect()
     };
     Ok(ImpPage {
-        mine: mine.map(|i| row(i, viewer, &issuer)),
+        mine: mine.map(|i| crate::ssr::imp_row(i, viewer, &issuer)),
         active: rows(active),
         pending: rows(pending).into_iter().filter(|r| !r.mine).collect(),
         history: rows(history),
@@ -216,7 +184,7 @@ pub async fn request_impersonation(
     )
     .await
     .map_err(crate::ssr::fail)?;
-    Ok(row(
+    Ok(crate::ssr::imp_row(
         created,
         principal.staff_id(),
         &call.identity.settings().issuer,
