@@ -3,6 +3,7 @@
 
 pub mod applications;
 pub mod audit;
+pub mod audit_streams;
 pub mod hosted;
 pub mod impersonation;
 pub mod keys;

@@ -85,6 +85,8 @@ pub fn App() -> impl IntoView {
                     <Route ssr=SsrMode::Async path=path!("audit") view=AuditPage />
                     <Route ssr=SsrMode::Async path=path!("audit/catalog") view=audit::AuditCatalogPage />
                     <Route ssr=SsrMode::Async path=path!("audit/events/:seq") view=audit::AuditEventPage />
+                    <Route ssr=SsrMode::Async path=path!("audit/streams") view=pages::audit_streams::AuditStreamsPage />
+                    <Route ssr=SsrMode::Async path=path!("audit/streams/:id") view=pages::audit_streams::AuditStreamPage />
                     <Route ssr=SsrMode::Async path=path!("applications") view=ApplicationsPage />
                     <Route ssr=SsrMode::Async path=path!("applications/:id") view=ApplicationPage />
                     <Route ssr=SsrMode::Async path=path!("users") view=users::UsersPage />

@@ -2,6 +2,7 @@ pub mod accept_invite;
 pub mod application;
 pub mod applications;
 pub mod audit;
+pub mod audit_streams;
 pub mod home;
 pub mod hosted;
 pub mod impersonation;

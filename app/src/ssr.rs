@@ -818,3 +818,69 @@ pub async fn update_user(
     .map(|_| ())
     .map_err(fail)
 }
+
+/// The newest event's sequence number.
+pub(crate) async fn audit_head(identity: &identity::Identity) -> Result<i64, AppError> {
+    identity::audit::head_seq(identity).await.map_err(fail)
+}
+
+/// A stream as the dashboard lists it; `head` is the newest event's number.
+pub fn stream_row(
+    s: identity::audit_streams::Stream,
+    head: i64,
+) -> crate::api::audit_streams::StreamRow {
+    let f = &s.filter;
+    let parts: Vec<String> = [
+        ("category", &f.category),
+        ("event", &f.event),
+        ("application", &f.application_id),
+        ("user", &f.user_id),
+        ("actor", &f.actor_type),
+        ("outcome", &f.outcome),
+        ("text", &f.text),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| {
+        v.as_deref()
+            .filter(|v| !v.is_empty())
+            .map(|v| format!("{k} {v}"))
+    })
+    .collect();
+    crate::api::audit_streams::StreamRow {
+        id: s.id,
+        name: s.name,
+        url: s.url,
+        filter: if parts.is_empty() {
+            "every event".to_owned()
+        } else {
+            parts.join(", ")
+        },
+        status: s.status,
+        secret_hint: s.secret_hint,
+        cursor_seq: s.cursor_seq,
+        behind: (head - s.cursor_seq).max(0),
+        attempts: s.attempts,
+        next_attempt_at: s.next_attempt_at.rfc3339(),
+        last_error: s.last_error,
+        last_success_at: s.last_success_at.map(identity::Timestamp::rfc3339),
+    }
+}
+
+pub fn delivery_row(
+    d: identity::audit_streams::Delivery,
+) -> crate::api::audit_streams::DeliveryRow {
+    crate::api::audit_streams::DeliveryRow {
+        id: d.id,
+        kind: d.kind,
+        status: d.status,
+        first_seq: d.first_seq,
+        last_seq: d.last_seq,
+        events: d.events,
+        attempt: d.attempt,
+        status_code: d.status_code,
+        error: d.error,
+        duration_ms: d.duration_ms,
+        requested_by: d.requested_by,
+        created_at: d.created_at.rfc3339(),
+    }
+}

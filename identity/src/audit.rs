@@ -78,10 +78,16 @@ pub enum Event {
     ImpersonationTokenIssued,
     ImpersonationEnded,
     ImpersonationUserNotified,
+    AuditPurged,
+    AuditStreamCreated,
+    AuditStreamUpdated,
+    AuditStreamSecretRotated,
+    AuditStreamDeleted,
+    AuditStreamRedeliveryRequested,
 }
 
 impl Event {
-    pub const ALL: [Event; 62] = [
+    pub const ALL: [Event; 68] = [
         Event::StaffSignedIn,
         Event::StaffSignInFailed,
         Event::StaffSignedOut,
@@ -144,6 +150,12 @@ impl Event {
         Event::ImpersonationTokenIssued,
         Event::ImpersonationEnded,
         Event::ImpersonationUserNotified,
+        Event::AuditPurged,
+        Event::AuditStreamCreated,
+        Event::AuditStreamUpdated,
+        Event::AuditStreamSecretRotated,
+        Event::AuditStreamDeleted,
+        Event::AuditStreamRedeliveryRequested,
     ];
 
     pub fn name(self) -> &'static str {
@@ -210,6 +222,12 @@ impl Event {
             Event::ImpersonationTokenIssued => "impersonation.token_issued",
             Event::ImpersonationEnded => "impersonation.ended",
             Event::ImpersonationUserNotified => "impersonation.user_notified",
+            Event::AuditPurged => "audit.purged",
+            Event::AuditStreamCreated => "audit_stream.created",
+            Event::AuditStreamUpdated => "audit_stream.updated",
+            Event::AuditStreamSecretRotated => "audit_stream.secret_rotated",
+            Event::AuditStreamDeleted => "audit_stream.deleted",
+            Event::AuditStreamRedeliveryRequested => "audit_stream.redelivery_requested",
         }
     }
 }
@@ -242,7 +260,7 @@ pub enum Actor {
 }
 
 impl Actor {
-    fn parts(&self) -> (&'static str, Option<&str>, Option<&str>) {
+    pub(crate) fn parts(&self) -> (&'static str, Option<&str>, Option<&str>) {
         match self {
             Actor::Staff { id, email } => ("staff", Some(id), Some(email)),
             Actor::ApiKey { id, name } => ("api_key", Some(id), Some(name)),
@@ -369,29 +387,67 @@ pub struct Record {
     pub user_id: Option<String>,
 }
 
-/// The canonical bytes a row's hash covers: every column but `hash`, in a fixed order, as a JSON array.
+/// The columns a row's hash covers, borrowed (verification reads them without building a `Record`).
+struct Hashed<'a> {
+    seq: i64,
+    texts: [&'a str; 4],
+    optional: [Option<&'a str>; 7],
+    detail_text: &'a str,
+    created_at: i64,
+    prev_hash: &'a str,
+}
+
+/// `hash = sha256(prev_hash ‖ "\n" ‖ canonical)`, where the canonical bytes are every column but
+/// `hash` in a fixed order as a compact JSON array: seq, event_id, event, outcome, actor_type,
+/// actor_id, actor_label, target_type, target_id, ip, user_agent, request_id, detail (as a JSON
+/// string), created_at (ms). `buf` is scratch space reused between rows.
+fn chain_hash(h: &Hashed<'_>, buf: &mut Vec<u8>) -> [u8; 32] {
+    buf.clear();
+    buf.push(b'[');
+    buf.extend_from_slice(h.seq.to_string().as_bytes());
+    let text = |buf: &mut Vec<u8>, v: Option<&str>| {
+        buf.push(b',');
+        // Serialising a string into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *buf, &v);
+    };
+    for t in h.texts {
+        text(buf, Some(t));
+    }
+    for o in h.optional {
+        text(buf, o);
+    }
+    text(buf, Some(h.detail_text));
+    buf.push(b',');
+    buf.extend_from_slice(h.created_at.to_string().as_bytes());
+    buf.push(b']');
+    let mut d = Sha256::new();
+    d.update(h.prev_hash.as_bytes());
+    d.update(b"\n");
+    d.update(&buf[..]);
+    d.finalize().into()
+}
+
+/// The hash of a record (see [`chain_hash`]), as stored: lowercase hex.
 fn row_hash(r: &Record, detail_text: &str) -> String {
-    let canonical = serde_json::json!([
-        r.seq,
-        r.event_id,
-        r.event,
-        r.outcome,
-        r.actor_type,
-        r.actor_id,
-        r.actor_label,
-        r.target_type,
-        r.target_id,
-        r.ip,
-        r.user_agent,
-        r.request_id,
-        detail_text,
-        r.created_at.millis(),
-    ]);
-    let mut h = Sha256::new();
-    h.update(r.prev_hash.as_bytes());
-    h.update(b"\n");
-    h.update(canonical.to_string().as_bytes());
-    hex::encode(h.finalize())
+    hex::encode(chain_hash(
+        &Hashed {
+            seq: r.seq,
+            texts: [&r.event_id, &r.event, &r.outcome, &r.actor_type],
+            optional: [
+                r.actor_id.as_deref(),
+                r.actor_label.as_deref(),
+                r.target_type.as_deref(),
+                r.target_id.as_deref(),
+                r.ip.as_deref(),
+                r.user_agent.as_deref(),
+                r.request_id.as_deref(),
+            ],
+            detail_text,
+            created_at: r.created_at.millis(),
+            prev_hash: &r.prev_hash,
+        },
+        &mut Vec::with_capacity(512),
+    ))
 }
 
 /// The last step of a mutation: appends `entry` inside `tx` and commits both together.
@@ -776,47 +832,42 @@ const COLUMNS: &str = "seq, event_id, event, outcome, actor_type, actor_id, acto
      application_id, user_id";
 
 fn decode(row: &sqlx::any::AnyRow) -> Result<(Record, String)> {
-    let detail_text: String = row.try_get("detail").context("audit_event.detail")?;
-    let record = Record {
-        seq: row.try_get("seq").context("audit_event.seq")?,
-        event_id: row.try_get("event_id").context("audit_event.event_id")?,
-        event: row.try_get("event").context("audit_event.event")?,
-        outcome: row.try_get("outcome").context("audit_event.outcome")?,
-        actor_type: row
-            .try_get("actor_type")
-            .context("audit_event.actor_type")?,
-        actor_id: row.try_get("actor_id").context("audit_event.actor_id")?,
-        actor_label: row
-            .try_get("actor_label")
-            .context("audit_event.actor_label")?,
-        target_type: row
-            .try_get("target_type")
-            .context("audit_event.target_type")?,
-        target_id: row.try_get("target_id").context("audit_event.target_id")?,
-        ip: row.try_get("ip").context("audit_event.ip")?,
-        user_agent: row
-            .try_get("user_agent")
-            .context("audit_event.user_agent")?,
-        request_id: row
-            .try_get("request_id")
-            .context("audit_event.request_id")?,
-        detail: serde_json::from_str(&detail_text).unwrap_or(Value::Null),
-        created_at: Timestamp::from_millis(
-            row.try_get("created_at")
-                .context("audit_event.created_at")?,
-        ),
-        prev_hash: row.try_get("prev_hash").context("audit_event.prev_hash")?,
-        hash: row.try_get("hash").context("audit_event.hash")?,
-        category: row
-            .try_get::<Option<String>, _>("category")
-            .context("audit_event.category")?
-            .unwrap_or_default(),
-        application_id: row
-            .try_get("application_id")
-            .context("audit_event.application_id")?,
-        user_id: row.try_get("user_id").context("audit_event.user_id")?,
+    decode_with(row, true)
+}
+
+/// A row of [`COLUMNS`] (read by position), and its detail text; the detail is parsed into the
+/// record only when `parse_detail`.
+fn decode_with(row: &sqlx::any::AnyRow, parse_detail: bool) -> Result<(Record, String)> {
+    let get = || -> std::result::Result<(Record, String), sqlx::Error> {
+        let detail_text: String = row.try_get(12)?;
+        let record = Record {
+            seq: row.try_get(0)?,
+            event_id: row.try_get(1)?,
+            event: row.try_get(2)?,
+            outcome: row.try_get(3)?,
+            actor_type: row.try_get(4)?,
+            actor_id: row.try_get(5)?,
+            actor_label: row.try_get(6)?,
+            target_type: row.try_get(7)?,
+            target_id: row.try_get(8)?,
+            ip: row.try_get(9)?,
+            user_agent: row.try_get(10)?,
+            request_id: row.try_get(11)?,
+            detail: if parse_detail {
+                serde_json::from_str(&detail_text).unwrap_or(Value::Null)
+            } else {
+                Value::Null
+            },
+            created_at: Timestamp::from_millis(row.try_get(13)?),
+            prev_hash: row.try_get(14)?,
+            hash: row.try_get(15)?,
+            category: row.try_get::<Option<String>, _>(16)?.unwrap_or_default(),
+            application_id: row.try_get(17)?,
+            user_id: row.try_get(18)?,
+        };
+        Ok((record, detail_text))
     };
-    Ok((record, detail_text))
+    get().context("Failed to decode an audit event")
 }
 
 /// What a reviewer narrows the log to. Every field is optional; they combine with AND. Each maps
@@ -921,6 +972,11 @@ impl Filter {
     }
 }
 
+/// Checks a filter's values (target form, text length) without running it.
+pub(crate) fn check_filter(filter: &Filter) -> Result<()> {
+    filter.conditions(1).map(|_| ())
+}
+
 /// A value bound into a filter query.
 #[derive(Clone, Debug)]
 enum Bind {
@@ -1023,8 +1079,7 @@ pub async fn for_user(
 /// was when the export began (`through`): the same filter and `through` always give the same rows,
 /// so a signature over them can be recomputed and checked. Read in pages (constant memory).
 pub struct Export {
-    conditions: String,
-    binds: Vec<Bind>,
+    filter: Filter,
     after: i64,
     pub through: i64,
     redact: bool,
@@ -1038,14 +1093,11 @@ pub async fn export(
 ) -> Result<Export> {
     let scoped = scoped(principal, filter)?;
     let filter = scoped.clone().unwrap_or_default();
-    let head: i64 = sqlx::query_scalar("select seq from audit_head where audit_head_id = 1")
-        .fetch_one(identity.db().pool())
-        .await
-        .context("Failed to read the audit chain head")?;
-    let (conditions, binds) = filter.conditions(4)?;
+    // Reject a bad filter before the first byte of an export is sent.
+    filter.conditions(1)?;
+    let head = head_seq(identity).await?;
     Ok(Export {
-        conditions,
-        binds,
+        filter,
         after: 0,
         // Another application's events, for an application key: none.
         through: if scoped.is_none() {
@@ -1057,32 +1109,67 @@ pub async fn export(
     })
 }
 
+/// The sequence number of the newest event.
+pub async fn head_seq(identity: &crate::Identity) -> Result<i64> {
+    sqlx::query_scalar("select seq from audit_head where audit_head_id = 1")
+        .fetch_one(identity.db().pool())
+        .await
+        .context("Failed to read the audit chain head")
+}
+
+/// Events matching `filter` with `after < seq <= through`, oldest first, at most `limit`.
+pub(crate) async fn read_after(
+    identity: &crate::Identity,
+    filter: &Filter,
+    after: i64,
+    through: i64,
+    limit: i64,
+) -> Result<Vec<Record>> {
+    let (conditions, binds) = filter.conditions(4)?;
+    let sql = format!(
+        "select {COLUMNS} from audit_event where seq > $1 and seq <= $2{conditions} \
+         order by seq limit $3"
+    );
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(after)
+        .bind(through)
+        .bind(limit);
+    let rows = bind_all(query, binds)
+        .fetch_all(identity.db().pool())
+        .await
+        .context("Failed to read audit events")?;
+    rows.iter().map(|r| decode(r).map(|(rec, _)| rec)).collect()
+}
+
 impl Export {
-    /// The next page (empty at the end).
-    pub async fn next_page(&mut self, identity: &crate::Identity) -> Result<Vec<Record>> {
+    /// The next page (empty at the end): each record with its detail as stored (JSON text, copied
+    /// through to the export as is; `record.detail` is left `Null`, parsing it is wasted work here).
+    pub async fn next_page(&mut self, identity: &crate::Identity) -> Result<Vec<(Record, String)>> {
+        let (conditions, binds) = self.filter.conditions(4)?;
         let sql = format!(
-            "select {COLUMNS} from audit_event where seq > $1 and seq <= $2{} order by seq limit $3",
-            self.conditions
+            "select {COLUMNS} from audit_event where seq > $1 and seq <= $2{conditions} \
+             order by seq limit $3"
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(self.after)
             .bind(self.through)
             .bind(2000_i64);
-        query = bind_all(query, self.binds.clone());
-        let rows = query
+        let rows = bind_all(query, binds)
             .fetch_all(identity.db().pool())
             .await
             .context("Failed to read audit events")?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let (mut rec, _) = decode(r)?;
-            self.after = rec.seq;
+        let mut page = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let (mut rec, detail) = decode_with(row, false)?;
             if self.redact {
                 redact_record(&mut rec);
             }
-            out.push(rec);
+            page.push((rec, detail));
         }
-        Ok(out)
+        if let Some((last, _)) = page.last() {
+            self.after = last.seq;
+        }
+        Ok(page)
     }
 }
 
@@ -1349,12 +1436,14 @@ pub async fn get(
     decode(&row).map(|(r, _)| r)
 }
 
-/// The outcome of checking the chain.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Verification {
     pub checked: i64,
     /// The first row whose hash or link does not hold, if any.
     pub first_broken: Option<i64>,
+    /// The retention checkpoint the check started from, when older events were purged.
+    pub checkpoint: Option<i64>,
+    /// Why that checkpoint cannot be trusted (bad signature, altered values), if so.
+    pub checkpoint_problem: Option<String>,
 }
 
 /// Recomputes every hash and link from the first row to the head.
@@ -1362,65 +1451,132 @@ pub async fn verify(identity: &crate::Identity) -> Result<Verification> {
     verify_range(identity, None, None).await
 }
 
+/// Rows read per query while verifying (one statement streams them; short enough that a reader
+/// never pins old pages for long).
+const VERIFY_CHUNK: i64 = 100_000;
+
 /// Recomputes the hashes and links of rows `from..=to` (by `seq`; the whole chain when both are
 /// `None`). A range starting past the first row is linked to the stored hash of the row before it;
-/// a range ending at the head also checks the head. Reports the first row that does not hold: an
-/// altered row fails its hash, a deleted one breaks the link of the next, an inserted one its own.
+/// a range reaching back past a retention purge starts at the newest checkpoint, whose signature is
+/// checked and whose recorded hash the first remaining row must link to; a range ending at the head
+/// also checks the head. Reports the first row that does not hold: an altered row fails its hash, a
+/// deleted one breaks the link of the next, an inserted one its own.
 pub async fn verify_range(
     identity: &crate::Identity,
     from: Option<i64>,
     to: Option<i64>,
 ) -> Result<Verification> {
-    let sql = format!(
-        "select {COLUMNS} from audit_event where seq > $1 and seq <= $2 order by seq limit 5000"
-    );
-    let start = from.unwrap_or(1).max(1);
+    verify_range_with(identity, from, to, &|_| {}).await
+}
+
+/// [`verify_range`], calling `progress(checked)` as it goes (the CLI's progress bar).
+pub async fn verify_range_with(
+    identity: &crate::Identity,
+    from: Option<i64>,
+    to: Option<i64>,
+    progress: &(dyn Fn(i64) + Sync),
+) -> Result<Verification> {
+    use futures_util::TryStreamExt;
+    let mut start = from.unwrap_or(1).max(1);
     let end = to.unwrap_or(i64::MAX);
-    let mut after = start - 1;
+    let mut report = Verification {
+        checked: 0,
+        first_broken: None,
+        checkpoint: None,
+        checkpoint_problem: None,
+    };
     let mut expected_prev: Option<String> = None;
-    if after > 0 {
+    if let Some(cp) = crate::audit_retention::latest(identity).await?
+        && start <= cp.through_seq + 1
+    {
+        start = cp.through_seq + 1;
+        report.checkpoint = Some(cp.through_seq);
+        if let Err(problem) = crate::audit_retention::check(identity, &cp).await? {
+            report.checkpoint_problem = Some(problem);
+            report.first_broken = Some(start);
+            return Ok(report);
+        }
+        expected_prev = Some(cp.through_hash);
+    } else if start > 1 {
         let before: Option<String> =
             sqlx::query_scalar("select hash from audit_event where seq = $1")
-                .bind(after)
+                .bind(start - 1)
                 .fetch_optional(identity.db().pool())
                 .await
                 .context("Failed to read an audit event")?;
         match before {
             Some(h) => expected_prev = Some(h),
             None => {
-                return Ok(Verification {
-                    checked: 0,
-                    first_broken: Some(after),
-                });
+                report.first_broken = Some(start - 1);
+                return Ok(report);
             }
         }
     }
-    let mut checked = 0_i64;
+    let mut after = start - 1;
+    let sql = "select seq, event_id, event, outcome, actor_type, actor_id, actor_label, \
+               target_type, target_id, ip, user_agent, request_id, detail, created_at, prev_hash, \
+               hash from audit_event where seq > $1 and seq <= $2 order by seq";
+    let mut buf = Vec::with_capacity(1024);
+    let mut stored = [0u8; 32];
     loop {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+        let chunk_end = end.min(after.saturating_add(VERIFY_CHUNK));
+        let mut rows = sqlx::query(sql)
             .bind(after)
-            .bind(end)
-            .fetch_all(identity.db().pool())
+            .bind(chunk_end)
+            .fetch(identity.db().pool());
+        while let Some(row) = rows
+            .try_next()
             .await
-            .context("Failed to read audit events")?;
-        if rows.is_empty() {
-            break;
-        }
-        for row in &rows {
-            let (record, detail_text) = decode(row)?;
-            let linked = expected_prev
-                .as_ref()
-                .is_none_or(|p| *p == record.prev_hash)
-                && record.seq == after + 1;
-            if !linked || row_hash(&record, &detail_text) != record.hash {
-                return Ok(Verification {
-                    checked,
-                    first_broken: Some(record.seq),
-                });
+            .context("Failed to read audit events")?
+        {
+            let text = |i: usize| row.try_get::<&str, _>(i);
+            let opt = |i: usize| row.try_get::<Option<&str>, _>(i);
+            let hashed = (|| -> std::result::Result<Hashed<'_>, sqlx::Error> {
+                Ok(Hashed {
+                    seq: row.try_get(0)?,
+                    texts: [text(1)?, text(2)?, text(3)?, text(4)?],
+                    optional: [
+                        opt(5)?,
+                        opt(6)?,
+                        opt(7)?,
+                        opt(8)?,
+                        opt(9)?,
+                        opt(10)?,
+                        opt(11)?,
+                    ],
+                    detail_text: text(12)?,
+                    created_at: row.try_get(13)?,
+                    prev_hash: text(14)?,
+                })
+            })()
+            .context("Failed to decode an audit event")?;
+            let hash = text(15).context("audit_event.hash")?;
+            let linked = hashed.seq == after + 1
+                && expected_prev
+                    .as_deref()
+                    .is_none_or(|p| p == hashed.prev_hash);
+            let intact = linked
+                && hex::decode_to_slice(hash, &mut stored).is_ok()
+                && chain_hash(&hashed, &mut buf) == stored;
+            if !intact {
+                report.first_broken = Some(hashed.seq);
+                return Ok(report);
             }
-            checked += 1;
-            after = record.seq;
-            expected_prev = Some(record.hash);
+            report.checked += 1;
+            after = hashed.seq;
+            match &mut expected_prev {
+                Some(p) => {
+                    p.clear();
+                    p.push_str(hash);
+                }
+                None => expected_prev = Some(hash.to_owned()),
+            }
+        }
+        progress(report.checked);
+        // A chunk that stopped short had no more rows: the end of the chain, or a gap the head
+        // check below names.
+        if after < chunk_end || chunk_end >= end {
+            break;
         }
     }
     let head = sqlx::query("select seq, hash from audit_head where audit_head_id = 1")
@@ -1431,16 +1587,12 @@ pub async fn verify_range(
     let head_hash: String = head.try_get("hash").context("audit_head.hash")?;
     if head_seq > end {
         // A range that stops before the head: every row in it held.
-        return Ok(Verification {
-            checked,
-            first_broken: (after != end.min(head_seq)).then_some(after + 1),
-        });
+        report.first_broken = (after != end.min(head_seq)).then_some(after + 1);
+        return Ok(report);
     }
     let head_ok = head_seq == after && expected_prev.as_ref().is_none_or(|h| *h == head_hash);
-    Ok(Verification {
-        checked,
-        first_broken: (!head_ok).then_some(after + 1),
-    })
+    report.first_broken = (!head_ok).then_some(after + 1);
+    Ok(report)
 }
 
 #[cfg(test)]

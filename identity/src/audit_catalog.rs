@@ -23,7 +23,7 @@ pub struct EventInfo {
 }
 
 /// The categories, in the order the dashboard lists them.
-pub const CATEGORIES: [&str; 12] = [
+pub const CATEGORIES: [&str; 13] = [
     "sign_in",
     "staff",
     "credential",
@@ -36,6 +36,7 @@ pub const CATEGORIES: [&str; 12] = [
     "token",
     "session",
     "impersonation",
+    "audit",
 ];
 
 /// The catalog entry of `event`.
@@ -701,6 +702,61 @@ const CATALOG: &[Entry] = &[
             "user_email",
             "user_id",
         ],
+    ),
+    // audit.purged
+    (
+        Event::AuditPurged,
+        "audit",
+        "Events older than the retention period were purged; a signed checkpoint records the chain head at the purge point.",
+        Some("audit_checkpoint"),
+        &[
+            "cutoff",
+            "kid",
+            "purged",
+            "retention_days",
+            "through_hash",
+            "through_seq",
+        ],
+    ),
+    // audit_stream.created
+    (
+        Event::AuditStreamCreated,
+        "audit",
+        "A webhook stream of audit events (to a SIEM) was created.",
+        Some("audit_stream"),
+        &["filter", "name", "secret_hint", "url"],
+    ),
+    // audit_stream.updated
+    (
+        Event::AuditStreamUpdated,
+        "audit",
+        "A webhook stream was changed, paused or resumed.",
+        Some("audit_stream"),
+        &["after", "before"],
+    ),
+    // audit_stream.secret_rotated
+    (
+        Event::AuditStreamSecretRotated,
+        "audit",
+        "A webhook stream's signing secret was replaced.",
+        Some("audit_stream"),
+        &["name", "secret_hint"],
+    ),
+    // audit_stream.deleted
+    (
+        Event::AuditStreamDeleted,
+        "audit",
+        "A webhook stream was deleted (the events it carried stay in the log).",
+        Some("audit_stream"),
+        &["name", "url"],
+    ),
+    // audit_stream.redelivery_requested
+    (
+        Event::AuditStreamRedeliveryRequested,
+        "audit",
+        "A staff member asked for a past delivery of a webhook stream to be sent again.",
+        Some("audit_stream"),
+        &["delivery_id", "events", "first_seq", "last_seq", "name"],
     ),
 ];
 

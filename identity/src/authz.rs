@@ -88,10 +88,12 @@ pub enum Action {
     Impersonate,
     /// Approve or deny someone else's request, and end anyone's impersonation.
     SuperviseImpersonations,
+    /// Create, change and delete audit webhook streams, and ask for redeliveries.
+    ManageAuditStreams,
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         Action::ViewDashboard,
         Action::ViewStaff,
         Action::ManageStaff,
@@ -110,6 +112,7 @@ impl Action {
         Action::AssignImpersonators,
         Action::Impersonate,
         Action::SuperviseImpersonations,
+        Action::ManageAuditStreams,
     ];
 }
 
@@ -126,7 +129,9 @@ pub fn allows(role: Role, action: Action) -> bool {
         | SuperviseImpersonations => matches!(role, Owner | Operator),
         Impersonate => matches!(role, Owner | Operator | Support),
         ViewStaff | ViewSettings => matches!(role, Owner | Operator | Auditor),
-        ManageStaff | ManageSettings | ViewOutbox | AssignImpersonators => role == Owner,
+        ManageStaff | ManageSettings | ViewOutbox | AssignImpersonators | ManageAuditStreams => {
+            role == Owner
+        }
         ViewAudit => matches!(role, Owner | Auditor),
     }
 }
@@ -344,6 +349,7 @@ mod tests {
             (AssignImpersonators, true, false, false, false),
             (Impersonate, true, true, true, false),
             (SuperviseImpersonations, true, true, false, false),
+            (ManageAuditStreams, true, false, false, false),
         ];
         assert_eq!(table.len(), Action::ALL.len(), "every action has a row");
         for (action, owner, operator, support, auditor) in table {
@@ -370,6 +376,7 @@ mod tests {
             Action::AssignImpersonators,
             Action::Impersonate,
             Action::SuperviseImpersonations,
+            Action::ManageAuditStreams,
         ];
         assert!(writes.iter().all(|a| !allows(Role::Auditor, *a)));
     }

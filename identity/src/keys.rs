@@ -100,7 +100,7 @@ impl MasterKey {
     }
 
     /// nonce ‖ ciphertext ‖ tag, base64. `aad` binds the sealed bytes to their key id.
-    fn seal(&self, plaintext: &[u8], aad: &str) -> Result<String> {
+    pub(crate) fn seal(&self, plaintext: &[u8], aad: &str) -> Result<String> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
             .fill(&mut nonce)
@@ -118,7 +118,7 @@ impl MasterKey {
         Ok(STANDARD.encode(out))
     }
 
-    fn open(&self, sealed: &str, aad: &str) -> Result<Vec<u8>> {
+    pub(crate) fn open(&self, sealed: &str, aad: &str) -> Result<Vec<u8>> {
         let bytes = STANDARD
             .decode(sealed)
             .map_err(|_| Error::internal("A sealed key is not base64", std::fmt::Error))?;
@@ -469,6 +469,39 @@ pub fn decoding_key(identity: &Identity, kid: &str) -> Option<(DecodingKey, Algo
     }
     .ok()?;
     Some((decoding, key.alg.jwt()))
+}
+
+/// The verification key for `kid` from the stored keys, retired ones included (signatures made
+/// long ago, such as audit checkpoints, are checked with the key that made them).
+pub async fn stored_decoding_key(
+    identity: &Identity,
+    kid: &str,
+) -> Result<Option<(DecodingKey, Algorithm)>> {
+    let row = sqlx::query("select alg, public_jwk from signing_key where kid = $1")
+        .bind(kid)
+        .fetch_optional(identity.db().pool())
+        .await
+        .context("Failed to read a signing key")?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let alg = Alg::parse(&row.try_get::<String, _>("alg").context("signing_key.alg")?)?;
+    let jwk: Value = serde_json::from_str(
+        &row.try_get::<String, _>("public_jwk")
+            .context("signing_key.public_jwk")?,
+    )
+    .map_err(|e| Error::internal("A stored public key is malformed", e))?;
+    let decoding = match alg {
+        Alg::ES256 => DecodingKey::from_ec_components(
+            jwk["x"].as_str().unwrap_or_default(),
+            jwk["y"].as_str().unwrap_or_default(),
+        ),
+        Alg::RS256 => DecodingKey::from_rsa_components(
+            jwk["n"].as_str().unwrap_or_default(),
+            jwk["e"].as_str().unwrap_or_default(),
+        ),
+    };
+    Ok(decoding.ok().map(|d| (d, alg.jwt())))
 }
 
 /// Every key but the retired ones, newest first.

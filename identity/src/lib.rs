@@ -8,6 +8,8 @@ pub mod app_keys;
 pub mod applications;
 pub mod audit;
 pub mod audit_catalog;
+pub mod audit_retention;
+pub mod audit_streams;
 pub mod authz;
 pub mod credentials;
 pub mod db;
@@ -54,6 +56,8 @@ pub struct Settings {
     pub invitation_secs: i64,
     /// The OpenID Provider's issuer: the public URL, without a trailing slash.
     pub issuer: String,
+    /// Audit events older than this many days are purged behind a signed checkpoint (0 keeps all).
+    pub audit_retention_days: i64,
 }
 
 impl Default for Settings {
@@ -66,6 +70,7 @@ impl Default for Settings {
             throttle_per_ip: 50,
             invitation_secs: 7 * 24 * 60 * 60,
             issuer: "http://localhost:3000".to_owned(),
+            audit_retention_days: 365,
         }
     }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 /// Polls for due deliveries every `interval` until the runtime stops.
 pub fn spawn(identity: Identity, allow_private: bool, interval: Duration) {
     tokio::spawn(async move {
-        let client = match client(allow_private) {
+        let client = match client(allow_private, "Portcullis back-channel logout") {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "back-channel logout client could not start");
@@ -33,7 +33,9 @@ pub fn spawn(identity: Identity, allow_private: bool, interval: Duration) {
     });
 }
 
-fn client(allow_private: bool) -> reqwest::Result<reqwest::Client> {
+/// An HTTP client for outbound calls: no redirects, no proxy, short timeouts, and a resolver that
+/// refuses non-public addresses unless `allow_private`.
+pub(crate) fn client(allow_private: bool, user_agent: &str) -> reqwest::Result<reqwest::Client> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -41,7 +43,7 @@ fn client(allow_private: bool) -> reqwest::Result<reqwest::Client> {
         .no_proxy()
         .timeout(Duration::from_secs(5))
         .connect_timeout(Duration::from_secs(3))
-        .user_agent("Portcullis back-channel logout")
+        .user_agent(user_agent)
         .dns_resolver(Arc::new(GuardedResolver { allow_private }))
         .build()
 }
@@ -62,14 +64,7 @@ async fn round(
 }
 
 async fn send(client: &reqwest::Client, due: &Due, allow_private: bool) -> Result<u16, String> {
-    let url = url::Url::parse(&due.url).map_err(|_| "invalid URL".to_owned())?;
-    // IP literals never reach the resolver: check them here.
-    if let Some(url::Host::Ipv4(ip)) = url.host() {
-        check(IpAddr::V4(ip), allow_private)?;
-    }
-    if let Some(url::Host::Ipv6(ip)) = url.host() {
-        check(IpAddr::V6(ip), allow_private)?;
-    }
+    let url = guarded_url(&due.url, allow_private)?;
     let res = client
         .post(url)
         .form(&[("logout_token", due.token.as_str())])
@@ -84,8 +79,19 @@ async fn send(client: &reqwest::Client, due: &Due, allow_private: bool) -> Resul
     }
 }
 
+/// Parses an outbound URL and checks an IP-literal host (those never reach the resolver).
+pub(crate) fn guarded_url(input: &str, allow_private: bool) -> Result<url::Url, String> {
+    let url = url::Url::parse(input).map_err(|_| "invalid URL".to_owned())?;
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => check(IpAddr::V4(ip), allow_private)?,
+        Some(url::Host::Ipv6(ip)) => check(IpAddr::V6(ip), allow_private)?,
+        _ => {}
+    }
+    Ok(url)
+}
+
 /// A short reason without the URL's query or anything the receiver sent.
-fn describe(e: &reqwest::Error) -> String {
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     let mut source: Option<&dyn std::error::Error> = Some(e);
     while let Some(s) = source {
         if let Some(blocked) = s.downcast_ref::<Blocked>() {

@@ -82,6 +82,19 @@ impl Source {
     }
 }
 
+impl Source {
+    /// A whole number of days; 0 means "forever" where the setting says so.
+    fn days(&self, name: &str, default: i64) -> anyhow::Result<i64> {
+        match self.var(name) {
+            None => Ok(default),
+            Some(v) => match v.trim().parse::<i64>() {
+                Ok(n) if n >= 0 => Ok(n),
+                _ => bail!("{name} must be a whole number of days (0 keeps everything), got {v:?}"),
+            },
+        }
+    }
+}
+
 impl Config {
     /// The master key from configuration, or the data directory's key file.
     pub fn master_key(&self) -> anyhow::Result<identity::keys::MasterKey> {
@@ -136,6 +149,10 @@ impl Config {
                 session_absolute_secs: src.secs(
                     "PORTCULLIS_SESSION_ABSOLUTE_SECS",
                     defaults.session_absolute_secs,
+                )?,
+                audit_retention_days: src.days(
+                    "PORTCULLIS_AUDIT_RETENTION_DAYS",
+                    defaults.audit_retention_days,
                 )?,
                 ..defaults
             },

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod applications;
 pub mod audit_export;
+pub mod audit_streams;
 pub mod auth;
 pub mod edge;
 pub mod error;

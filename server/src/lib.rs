@@ -1,6 +1,7 @@
 //! The Portcullis HTTP edge: configuration, startup, the dashboard's SSR and form endpoints, the
 //! management REST API, operations endpoints and graceful shutdown. Domain work happens in `identity`.
 
+pub mod audit_streams;
 pub mod backchannel;
 pub mod config;
 pub mod http;

@@ -96,6 +96,29 @@ enum AuditCommand {
         #[arg(long)]
         to: Option<i64>,
     },
+    /// Write the events of a filter to a file (CSV or NDJSON), oldest first, with a progress bar.
+    Export {
+        /// csv or ndjson
+        #[arg(long, default_value = "ndjson")]
+        format: String,
+        /// The file to write.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        #[arg(long)]
+        category: Option<String>,
+        #[arg(long)]
+        event: Option<String>,
+        #[arg(long)]
+        application_id: Option<String>,
+        #[arg(long)]
+        user_id: Option<String>,
+        /// success or failure
+        #[arg(long)]
+        outcome: Option<String>,
+    },
+    /// Apply the retention period now (PORTCULLIS_AUDIT_RETENTION_DAYS; the server does this hourly):
+    /// purge older events behind a signed checkpoint.
+    Purge,
 }
 
 #[derive(Subcommand)]
@@ -237,10 +260,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let identity = open(&config).await?;
             let started = std::time::Instant::now();
-            let report = identity::audit::verify_range(&identity, from, to).await?;
+            let head =
+                identity::audit::list(&identity, &system_owner(), &Default::default(), None, 1)
+                    .await?
+                    .first()
+                    .map_or(0, |r| r.seq);
+            let total = (to.unwrap_or(head).min(head) - from.unwrap_or(1).max(1) + 1).max(0) as u64;
+            let bar = |done: i64| progress_bar(done as u64, total, started);
+            let report = identity::audit::verify_range_with(&identity, from, to, &bar).await?;
+            eprintln!();
             let secs = started.elapsed().as_secs_f64();
-            match report.first_broken {
-                None => {
+            if let Some(cp) = report.checkpoint {
+                println!("starting from the signed retention checkpoint at event #{cp}");
+            }
+            match (report.first_broken, report.checkpoint_problem) {
+                (None, _) => {
                     println!(
                         "intact: {} events checked in {secs:.1} s ({:.0} events/s)",
                         report.checked,
@@ -248,11 +282,80 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     );
                     Ok(())
                 }
-                Some(seq) => bail!(
+                (Some(_), Some(problem)) => {
+                    bail!("broken: the retention checkpoint cannot be trusted: {problem}")
+                }
+                (Some(seq), None) => bail!(
                     "broken: the chain does not hold at event #{seq} ({} events before it are intact)",
                     report.checked
                 ),
             }
+        }
+        Command::Audit {
+            command:
+                AuditCommand::Export {
+                    format,
+                    out,
+                    category,
+                    event,
+                    application_id,
+                    user_id,
+                    outcome,
+                },
+        } => {
+            let format = match format.as_str() {
+                "csv" => server::http::audit_export::Format::Csv,
+                "ndjson" => server::http::audit_export::Format::Ndjson,
+                other => bail!("--format is csv or ndjson, not {other:?}"),
+            };
+            let identity = open(&config).await?;
+            let filter = identity::audit::Filter {
+                category,
+                event,
+                application_id,
+                user_id,
+                outcome,
+                ..Default::default()
+            };
+            let started = std::time::Instant::now();
+            let mut export =
+                identity::audit::export(&identity, &system_owner(), &filter, None).await?;
+            let through = export.through;
+            let file = std::fs::File::create(&out)
+                .with_context(|| format!("creating {}", out.display()))?;
+            let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
+            let written = server::http::audit_export::write_all(
+                &identity,
+                &mut export,
+                format,
+                &mut writer,
+                &|seq| progress_bar(seq as u64, through as u64, started),
+            )
+            .await?;
+            std::io::Write::flush(&mut writer).context("writing the export")?;
+            eprintln!();
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "Wrote {written} events (through event #{through}) to {} in {secs:.1} s ({:.0} events/s).",
+                out.display(),
+                written as f64 / secs.max(1e-9)
+            );
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Purge,
+        } => {
+            let identity = open(&config).await?;
+            let days = config.settings.audit_retention_days;
+            let purge = identity::audit_retention::apply(&identity, days, Timestamp::now()).await?;
+            match purge.through_seq {
+                Some(through) => println!(
+                    "Purged {} events older than {days} days, through event #{through} ({} signed checkpoints).",
+                    purge.purged, purge.checkpoints
+                ),
+                None => println!("Nothing older than {days} days to purge (0 keeps everything)."),
+            }
+            Ok(())
         }
         Command::Keys {
             command: KeysCommand::List,

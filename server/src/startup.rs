@@ -97,6 +97,28 @@ impl Application {
             state.config.allow_private_outbound,
             std::time::Duration::from_millis(500),
         );
+        crate::audit_streams::spawn(
+            state.identity.clone(),
+            state.config.allow_private_outbound,
+            std::time::Duration::from_millis(500),
+        );
+        // Retention: hourly on every replica (a purge takes the chain's lock, so they take turns and
+        // the later ones find nothing to do). Old delivery-log rows of audit streams go too.
+        let keeper = state.identity.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                let now = identity::Timestamp::now();
+                let days = keeper.settings().audit_retention_days;
+                if let Err(e) = identity::audit_retention::apply(&keeper, days, now).await {
+                    tracing::warn!(error = %app::ssr::error_chain(&e), "audit retention failed");
+                }
+                if let Err(e) = identity::audit_streams::prune_deliveries(&keeper, 30, now).await {
+                    tracing::warn!(error = %app::ssr::error_chain(&e), "pruning stream deliveries failed");
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(3540)).await;
+            }
+        });
         let router = router(state.clone());
         Ok(Self {
             listener,

@@ -176,6 +176,10 @@ pub async fn audit_event(seq: i64) -> Result<AuditDetail, AppError> {
 pub struct Verified {
     pub checked: i64,
     pub first_broken: Option<i64>,
+    /// The retention checkpoint the check started from (older events were purged).
+    pub checkpoint: Option<i64>,
+    /// Why that checkpoint cannot be trusted, if so.
+    pub checkpoint_problem: Option<String>,
 }
 
 /// Recomputes the hash chain over `from..=to` (sequence numbers; empty = from the first / to the
@@ -204,6 +208,8 @@ pub async fn verify_audit(from: String, to: String) -> Result<Verified, AppError
     Ok(Verified {
         checked: v.checked,
         first_broken: v.first_broken,
+        checkpoint: v.checkpoint,
+        checkpoint_problem: v.checkpoint_problem,
     })
 }
 
@@ -225,6 +231,10 @@ pub struct AuditOptions {
     pub categories: Vec<String>,
     /// (id, name)
     pub applications: Vec<(String, String)>,
+    /// How long events are kept (0: forever).
+    pub retention_days: i64,
+    /// The newest retention checkpoint: (last purged #, when).
+    pub checkpoint: Option<(i64, String)>,
 }
 
 #[server(prefix = "/rpc", endpoint = "audit_choices")]
@@ -252,12 +262,17 @@ pub async fn audit_choices() -> Result<AuditOptions, AppError> {
             .map(|c| (*c).to_owned())
             .collect(),
         applications: apps.into_iter().map(|a| (a.id, a.name)).collect(),
+        retention_days: call.identity.settings().audit_retention_days,
+        checkpoint: identity::audit_retention::latest(&call.identity)
+            .await
+            .map_err(crate::ssr::fail)?
+            .map(|c| (c.through_seq, c.created_at.rfc3339())),
     })
 }
 
 /// The catalog's categories in order (the chart's colours follow it); the server checks the same
 /// list (`identity::audit_catalog::CATEGORIES`).
-pub const CATEGORY_ORDER: [&str; 12] = [
+pub const CATEGORY_ORDER: [&str; 13] = [
     "sign_in",
     "staff",
     "credential",
@@ -270,6 +285,7 @@ pub const CATEGORY_ORDER: [&str; 12] = [
     "token",
     "session",
     "impersonation",
+    "audit",
 ];
 
 /// The chart above the Audit log: events over time by category (drawn as SVG on the server).

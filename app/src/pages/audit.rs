@@ -72,10 +72,25 @@ pub fn AuditPage() -> impl IntoView {
     view! {
         <Title text="Audit log" />
         <PageHeader title="Audit log" subtitle="Every sign-in and change, newest first. Each row is chained to the one before it." />
-        <p class="mb-4 text-sm"><a class="underline" href="/audit/catalog">"Event catalog"</a></p>
+        <p class="mb-4 flex flex-wrap gap-4 text-sm">
+            <a class="underline" href="/audit/catalog">"Event catalog"</a>
+            <a class="underline" href="/audit/streams">"Streams (SIEM webhooks)"</a>
+        </p>
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
-                choices.await.ok().map(|c| view! { <Filters c f=filter.get_untracked() /> })
+                choices.await.ok().map(|c| {
+                    let retention = match (c.retention_days, c.checkpoint.clone()) {
+                        (0, _) => "Events are kept forever.".to_owned(),
+                        (days, None) => format!("Events are kept for {days} days; none have been purged yet."),
+                        (days, Some((seq, at))) => format!(
+                            "Events are kept for {days} days. Events up to #{seq} were purged ({at}); a signed checkpoint records the chain head there."
+                        ),
+                    };
+                    view! {
+                        <Filters c f=filter.get_untracked() />
+                        <p class="mb-4 text-xs text-slate-500" data-testid="retention">{retention}</p>
+                    }
+                })
             })}
         </Suspense>
         <Suspense fallback=|| ()>
@@ -251,9 +266,15 @@ fn Verify() -> impl IntoView {
                 <button type="submit" class=BUTTON_QUIET disabled=move || action.pending().get()>"Verify"</button>
             </ActionForm>
             <div class="mt-3 text-sm" data-testid="verify-result" role="status">
-                {move || action.value().get().and_then(|r| r.ok()).map(|v| match v.first_broken {
-                    None => view! { <p class="font-medium text-emerald-700 dark:text-emerald-400">{format!("Intact: {} events checked.", v.checked)}</p> }.into_any(),
-                    Some(seq) => view! {
+                {move || action.value().get().and_then(|r| r.ok()).map(|v| match (v.first_broken, v.checkpoint_problem) {
+                    (None, _) => {
+                        let from = v.checkpoint.map(|cp| format!(" (from the signed retention checkpoint after #{cp})")).unwrap_or_default();
+                        view! { <p class="font-medium text-emerald-700 dark:text-emerald-400">{format!("Intact: {} events checked{from}.", v.checked)}</p> }.into_any()
+                    }
+                    (Some(_), Some(problem)) => view! {
+                        <p class="font-medium text-red-700 dark:text-red-400">{format!("Broken: the retention checkpoint cannot be trusted ({problem}).")}</p>
+                    }.into_any(),
+                    (Some(seq), None) => view! {
                         <p class="font-medium text-red-700 dark:text-red-400">
                             {format!("Broken at #{seq} ({} events checked before it). ", v.checked)}
                             <a class="underline" href=format!("/audit/events/{seq}")>"Open it"</a>
@@ -375,9 +396,9 @@ pub fn AuditCatalogPage() -> impl IntoView {
 }
 
 /// One colour per catalog category (Tailwind 600s), in the catalog's order.
-const COLOURS: [&str; 12] = [
+const COLOURS: [&str; 13] = [
     "#4f46e5", "#0891b2", "#ca8a04", "#16a34a", "#64748b", "#db2777", "#9333ea", "#ea580c",
-    "#0d9488", "#2563eb", "#dc2626", "#65a30d",
+    "#0d9488", "#2563eb", "#dc2626", "#65a30d", "#78716c",
 ];
 
 /// Events over time by category, stacked bars drawn on the server as SVG (no JavaScript needed).

@@ -75,6 +75,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(super::audit_export::export_signature))
         .routes(routes!(read_session_policy, update_session_policy))
         .merge(super::applications::router())
+        .merge(super::audit_streams::router())
         .merge(super::users::router())
         .split_for_parts();
     // The event catalog travels with the API description, for SIEM mappings and reviewers.

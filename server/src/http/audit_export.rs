@@ -71,22 +71,46 @@ fn csv_field(out: &mut String, v: &str) {
     }
 }
 
-/// One record as a line of the export.
-fn line(format: Format, r: &Record, out: &mut String) {
+/// One record as a line of the export; `detail` is its detail as stored (JSON text), copied as is.
+/// An NDJSON line is the record as the API shows it (`GET /api/v1/audit-events`).
+fn line(format: Format, r: &Record, detail: &str, out: &mut String) {
+    fn o(v: &Option<String>) -> &str {
+        v.as_deref().unwrap_or_default()
+    }
     match format {
         Format::Ndjson => {
-            out.push_str(&serde_json::to_string(r).unwrap_or_default());
-            out.push('\n');
+            let mut json = JsonObject::new(out);
+            json.num("seq", r.seq);
+            json.str("event_id", &r.event_id);
+            json.str("event", &r.event);
+            json.str("outcome", &r.outcome);
+            json.str("actor_type", &r.actor_type);
+            json.opt("actor_id", &r.actor_id);
+            json.opt("actor_label", &r.actor_label);
+            json.opt("target_type", &r.target_type);
+            json.opt("target_id", &r.target_id);
+            json.opt("ip", &r.ip);
+            json.opt("user_agent", &r.user_agent);
+            json.opt("request_id", &r.request_id);
+            json.raw("detail", detail);
+            json.num("created_at", r.created_at.millis());
+            json.str("prev_hash", &r.prev_hash);
+            json.str("hash", &r.hash);
+            json.str("category", &r.category);
+            json.opt("application_id", &r.application_id);
+            json.opt("user_id", &r.user_id);
+            out.push_str("}\n");
         }
         Format::Csv => {
-            let o = |v: &Option<String>| v.clone().unwrap_or_default();
-            let fields = [
-                r.seq.to_string(),
-                r.created_at.rfc3339(),
-                r.event.clone(),
-                r.category.clone(),
-                r.outcome.clone(),
-                r.actor_type.clone(),
+            let seq = r.seq.to_string();
+            let created = r.created_at.rfc3339();
+            let fields: [&str; 19] = [
+                &seq,
+                &created,
+                &r.event,
+                &r.category,
+                &r.outcome,
+                &r.actor_type,
                 o(&r.actor_id),
                 o(&r.actor_label),
                 o(&r.target_type),
@@ -96,10 +120,10 @@ fn line(format: Format, r: &Record, out: &mut String) {
                 o(&r.ip),
                 o(&r.user_agent),
                 o(&r.request_id),
-                r.detail.to_string(),
-                r.event_id.clone(),
-                r.prev_hash.clone(),
-                r.hash.clone(),
+                detail,
+                &r.event_id,
+                &r.prev_hash,
+                &r.hash,
             ];
             for (i, f) in fields.iter().enumerate() {
                 if i > 0 {
@@ -112,11 +136,91 @@ fn line(format: Format, r: &Record, out: &mut String) {
     }
 }
 
+/// Writes a JSON object's members straight into a line (no intermediate value per record).
+struct JsonObject<'a> {
+    out: &'a mut String,
+    first: bool,
+}
+
+impl<'a> JsonObject<'a> {
+    fn new(out: &'a mut String) -> Self {
+        out.push('{');
+        Self { out, first: true }
+    }
+
+    fn key(&mut self, k: &str) {
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+        self.out.push('"');
+        self.out.push_str(k);
+        self.out.push_str("\":");
+    }
+
+    fn num(&mut self, k: &str, v: i64) {
+        self.key(k);
+        self.out.push_str(&v.to_string());
+    }
+
+    fn str(&mut self, k: &str, v: &str) {
+        self.key(k);
+        // Serialising a string cannot fail.
+        self.out
+            .push_str(&serde_json::to_string(v).unwrap_or_default());
+    }
+
+    fn opt(&mut self, k: &str, v: &Option<String>) {
+        match v {
+            Some(v) => self.str(k, v),
+            None => {
+                self.key(k);
+                self.out.push_str("null");
+            }
+        }
+    }
+
+    fn raw(&mut self, k: &str, json: &str) {
+        self.key(k);
+        self.out.push_str(json);
+    }
+}
+
 fn header_line(format: Format) -> String {
     match format {
         Format::Csv => format!("{}\r\n", CSV_COLUMNS.join(",")),
         Format::Ndjson => String::new(),
     }
+}
+
+/// Writes a whole export to `out` (the CLI's `audit export`), calling `progress(seq)` after each
+/// page; returns the number of events written.
+pub async fn write_all(
+    identity: &identity::Identity,
+    export: &mut Export,
+    format: Format,
+    out: &mut impl std::io::Write,
+    progress: &dyn Fn(i64),
+) -> anyhow::Result<u64> {
+    let mut written = 0_u64;
+    let mut buf = header_line(format);
+    loop {
+        let page = export.next_page(identity).await?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        let last_seq = last.0.seq;
+        for (r, detail) in &page {
+            line(format, r, detail, &mut buf);
+        }
+        out.write_all(buf.as_bytes())?;
+        buf.clear();
+        written += page.len() as u64;
+        progress(last_seq);
+    }
+    out.write_all(buf.as_bytes())?;
+    progress(export.through);
+    Ok(written)
 }
 
 /// The next chunk of the export: the header first, then a page at a time; `None` at the end.
@@ -135,8 +239,8 @@ async fn next_chunk(
         Err(e) => Some(Err(e)),
         Ok(page) if page.is_empty() => (!out.is_empty()).then_some(Ok((out, 0))),
         Ok(page) => {
-            for r in &page {
-                line(format, r, &mut out);
+            for (r, detail) in &page {
+                line(format, r, detail, &mut out);
             }
             Some(Ok((out, page.len())))
         }

@@ -10,6 +10,7 @@ mod app_keys;
 mod applications;
 mod audit;
 mod audit_review;
+mod audit_streams;
 mod csrf;
 mod impersonation;
 mod keys;
