@@ -39,17 +39,29 @@ ENDPOINTS=(
 bench_probe
 bench_endpoints "$COUNT events"
 
-# --- part 2: export ------------------------------------------------------------------------------
+# --- part 2: export (RUNS times each; the median) ---------------------------------------------------
+median() { python3 -c 'import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print(f"{statistics.median(v):.0f} (runs: {\", \".join(f\"{x:.0f}\" for x in v)})")' "$@"; }
 for format in ndjson csv; do
-  start=$(date +%s.%N)
-  curl -sSf -H "$AUTH" -o "$WORK/export.$format" "$URL/api/v1/audit-events/export?format=$format"
-  secs=$(python3 -c "import time; print(time.time() - $start)")
-  lines=$(wc -l <"$WORK/export.$format")
-  [ "$format" = csv ] && lines=$((lines - 1))
-  printf 'export %-6s %d events in %.1f s: %.0f events/s, %s\n' "$format" "$lines" "$secs" \
-    "$(python3 -c "print($lines / $secs)")" "$(du -h "$WORK/export.$format" | cut -f1)"
-  rm -f "$WORK/export.$format"
+  rates=()
+  for run in $(seq "$RUNS"); do
+    start=$(date +%s.%N)
+    curl -sSf -H "$AUTH" -o "$WORK/export.$format" "$URL/api/v1/audit-events/export?format=$format"
+    secs=$(python3 -c "import time; print(time.time() - $start)")
+    lines=$(wc -l <"$WORK/export.$format")
+    [ "$format" = csv ] && lines=$((lines - 1))
+    rates+=("$(python3 -c "print($lines / $secs)")")
+    printf 'export %-6s run %d: %d events in %.1f s, %s\n' "$format" "$run" "$lines" "$secs" \
+      "$(du -h "$WORK/export.$format" | cut -f1)"
+    rm -f "$WORK/export.$format"
+  done
+  echo "export $format events/s, median: $(median "${rates[@]}")"
 done
 
-# --- part 3: verification ------------------------------------------------------------------------
-"$PORTCULLIS_BIN" audit verify
+# --- part 3: verification (RUNS times; the CLI prints events/s) -------------------------------------
+rates=()
+for run in $(seq "$RUNS"); do
+  out=$("$PORTCULLIS_BIN" audit verify 2>/dev/null | tail -1)
+  echo "verify run $run: $out"
+  rates+=("$(echo "$out" | sed -n 's/.*(\([0-9]*\) events\/s).*/\1/p')")
+done
+echo "verify events/s, median: $(median "${rates[@]}")"
