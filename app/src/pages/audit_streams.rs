@@ -20,9 +20,14 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 #[component]
 fn SecretDialog(secret: RwSignal<Option<NewSecret>>) -> impl IntoView {
     let open = RwSignal::new(false);
-    Effect::new(move |_| open.set(secret.with(Option::is_some)));
+    // Each effect writes only on a change, so they do not wake each other forever.
     Effect::new(move |_| {
-        if !open.get() {
+        if secret.with(Option::is_some) && !open.get_untracked() {
+            open.set(true);
+        }
+    });
+    Effect::new(move |_| {
+        if !open.get() && secret.with_untracked(Option::is_some) {
             secret.set(None);
         }
     });
