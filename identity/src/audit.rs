@@ -546,7 +546,7 @@ async fn insert_records(tx: &mut Tx, rows: &[(Record, String)]) -> Result<()> {
             .bind(record.created_at.millis())
             .bind(record.prev_hash.clone())
             .bind(record.hash.clone())
-            .bind(record.category.clone())
+            .bind(indexed_category(&record.category))
             .bind(record.application_id.clone())
             .bind(record.user_id.clone());
     }
@@ -555,6 +555,14 @@ async fn insert_records(tx: &mut Tx, rows: &[(Record, String)]) -> Result<()> {
         .map(|_| ())
         .context("Failed to write audit events")
 }
+
+/// The stored (indexed) form of a category: NULL for the `token` category, which is most of the log
+/// under load and needs no index (migration 0012).
+fn indexed_category(category: &str) -> Option<&str> {
+    (category != UNINDEXED_CATEGORY).then_some(category)
+}
+
+const UNINDEXED_CATEGORY: &str = "token";
 
 /// Appends `entry` inside `tx`. The caller commits; the event exists exactly when the change does.
 pub async fn append(
@@ -840,10 +848,10 @@ fn decode(row: &sqlx::any::AnyRow) -> Result<(Record, String)> {
 fn decode_with(row: &sqlx::any::AnyRow, parse_detail: bool) -> Result<(Record, String)> {
     let get = || -> std::result::Result<(Record, String), sqlx::Error> {
         let detail_text: String = row.try_get(12)?;
+        let event: String = row.try_get(2)?;
         let record = Record {
             seq: row.try_get(0)?,
             event_id: row.try_get(1)?,
-            event: row.try_get(2)?,
             outcome: row.try_get(3)?,
             actor_type: row.try_get(4)?,
             actor_id: row.try_get(5)?,
@@ -861,7 +869,14 @@ fn decode_with(row: &sqlx::any::AnyRow, parse_detail: bool) -> Result<(Record, S
             created_at: Timestamp::from_millis(row.try_get(13)?),
             prev_hash: row.try_get(14)?,
             hash: row.try_get(15)?,
-            category: row.try_get::<Option<String>, _>(16)?.unwrap_or_default(),
+            // NULL for the unindexed `token` category (migration 0012): from the event name.
+            category: match row.try_get::<Option<String>, _>(16)? {
+                Some(c) => c,
+                None => crate::audit_catalog::by_name(&event)
+                    .map_or("other", |i| i.category)
+                    .to_owned(),
+            },
+            event,
             application_id: row.try_get(17)?,
             user_id: row.try_get(18)?,
         };
@@ -923,11 +938,18 @@ impl Filter {
             .filter(|_| text(&self.category).is_none())
             .and_then(crate::audit_catalog::by_name)
             .map(|i| i.category.to_owned());
+        let mut unindexed = false;
+        for category in [&implied, &self.category] {
+            match text(category) {
+                // Not indexed, and stored as NULL since migration 0012 (a fixed literal: no input).
+                Some(UNINDEXED_CATEGORY) => unindexed = true,
+                Some(c) => add(" and category = ?", Bind::Text(c.to_owned())),
+                None => {}
+            }
+        }
         for (column, value) in [
-            ("category", &implied),
             ("actor_type", &self.actor_type),
             ("actor_id", &self.actor_id),
-            ("category", &self.category),
             ("event", &self.event),
             ("application_id", &self.application_id),
             ("user_id", &self.user_id),
@@ -967,6 +989,9 @@ impl Filter {
                 " and lower(detail) like ? escape '\\'",
                 Bind::Text(format!("%{escaped}%")),
             );
+        }
+        if unindexed {
+            sql.push_str(" and coalesce(category, 'token') = 'token'");
         }
         Ok((sql, binds))
     }
@@ -1333,7 +1358,8 @@ pub async fn histogram(
     filter.to = Some(to);
     let (conditions, binds) = filter.conditions(3)?;
     let sql = format!(
-        "select (created_at - $1) / $2 as bucket, category, count(*) as n from audit_event \
+        "select (created_at - $1) / $2 as bucket, coalesce(category, 'token') as category, \
+         count(*) as n from audit_event \
          where 1 = 1{conditions} group by 1, 2"
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -960,6 +960,25 @@ async fn client_credentials_is_for_machines_with_a_valid_secret(backend: Backend
         assert_eq!(t.await.expect("join"), 200);
     }
     assert_eq!(app.count_events("token.issued").await, 42);
+    // Token events are filtered by category like any other (their derived column is not indexed).
+    let auditor = Api::new(&app, Role::Auditor).await;
+    let (status, page) = auditor
+        .send(
+            Method::GET,
+            &format!(
+                "/api/v1/audit-events?category=token&application_id={}&limit=500",
+                m2m.id
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let rows = page["data"].as_array().expect("data");
+    assert!(rows.iter().all(|r| r["category"] == "token"), "{page}");
+    assert_eq!(
+        rows.iter().filter(|r| r["event"] == "token.issued").count(),
+        42
+    );
     app.assert_chain_intact().await;
     // A revoked secret stops working at once on this replica.
     let (_, list) = api
