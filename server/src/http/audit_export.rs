@@ -447,3 +447,47 @@ async fn signature(
     }))
     .into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An NDJSON line, written member by member, is the record exactly as the API serialises it.
+    #[test]
+    fn ndjson_lines_are_the_api_records() {
+        let detail = r#"{"after":{"name":"Ada \"the\" first","roles":["a","b"]},"n":1}"#;
+        let mut record = Record {
+            seq: 42,
+            event_id: "e-1".into(),
+            event: "user.updated".into(),
+            outcome: "success".into(),
+            actor_type: "staff".into(),
+            actor_id: Some("s-1".into()),
+            actor_label: Some("o@example.com".into()),
+            target_type: Some("user".into()),
+            target_id: Some("u-1".into()),
+            ip: None,
+            user_agent: Some("agent, with \"quotes\"\n".into()),
+            request_id: None,
+            detail: serde_json::Value::Null,
+            created_at: identity::Timestamp::from_millis(1_764_000_000_123),
+            prev_hash: "0".repeat(64),
+            hash: "f".repeat(64),
+            category: "user".into(),
+            application_id: None,
+            user_id: Some("u-1".into()),
+        };
+        let mut out = String::new();
+        line(Format::Ndjson, &record, detail, &mut out);
+        assert!(out.ends_with("}\n") && out.matches('\n').count() == 1);
+        record.detail = serde_json::from_str(detail).expect("detail");
+        let written: serde_json::Value = serde_json::from_str(&out).expect("a JSON line");
+        assert_eq!(written, serde_json::to_value(&record).expect("record"));
+        // CSV quotes what needs quoting and keeps the detail as stored.
+        let mut csv = String::new();
+        line(Format::Csv, &record, detail, &mut csv);
+        assert!(csv.contains("\"agent, with \"\"quotes\"\"\n\""));
+        assert!(csv.contains(&format!("\"{}\"", detail.replace('"', "\"\""))));
+        assert!(csv.ends_with("\r\n"));
+    }
+}
