@@ -10,7 +10,7 @@
 #   PORTCULLIS_BIN=/path/to/portcullis scripts/bench-audit.sh         # this binary, no build
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432 scripts/bench-audit.sh   # PostgreSQL
 #
-# Knobs (environment): COUNT=1000000 RUNS=3 DURATION=10s WARMUP=3s THREADS=2 CONNECTIONS=8 KEEP=1.
+# Knobs (environment): COUNT=1000000 RUNS=3 EXPORT_RUNS=$RUNS (export and verify) DURATION=10s WARMUP=3s THREADS=2 CONNECTIONS=8 KEEP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NAME=audit
@@ -40,10 +40,11 @@ bench_probe
 bench_endpoints "$COUNT events"
 
 # --- part 2: export (RUNS times each; the median) ---------------------------------------------------
-median() { python3 -c 'import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print(f"{statistics.median(v):.0f} (runs: {\", \".join(f\"{x:.0f}\" for x in v)})")' "$@"; }
+median() { python3 -c 'import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print("%.0f (runs: %s)" % (statistics.median(v), ", ".join("%.0f" % x for x in v)))' "$@"; }
+EXPORT_RUNS=${EXPORT_RUNS:-$RUNS}
 for format in ndjson csv; do
   rates=()
-  for run in $(seq "$RUNS"); do
+  for run in $(seq "$EXPORT_RUNS"); do
     start=$(date +%s.%N)
     curl -sSf -H "$AUTH" -o "$WORK/export.$format" "$URL/api/v1/audit-events/export?format=$format"
     secs=$(python3 -c "import time; print(time.time() - $start)")
@@ -59,7 +60,7 @@ done
 
 # --- part 3: verification (RUNS times; the CLI prints events/s) -------------------------------------
 rates=()
-for run in $(seq "$RUNS"); do
+for run in $(seq "$EXPORT_RUNS"); do
   out=$("$PORTCULLIS_BIN" audit verify 2>/dev/null | tail -1)
   echo "verify run $run: $out"
   rates+=("$(echo "$out" | sed -n 's/.*(\([0-9]*\) events\/s).*/\1/p')")

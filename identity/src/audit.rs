@@ -1502,7 +1502,6 @@ pub async fn verify_range_with(
     to: Option<i64>,
     progress: &(dyn Fn(i64) + Sync),
 ) -> Result<Verification> {
-    use futures_util::TryStreamExt;
     let mut start = from.unwrap_or(1).max(1);
     let end = to.unwrap_or(i64::MAX);
     let mut report = Verification {
@@ -1538,73 +1537,70 @@ pub async fn verify_range_with(
             }
         }
     }
-    let mut after = start - 1;
-    let sql = "select seq, event_id, event, outcome, actor_type, actor_id, actor_label, \
-               target_type, target_id, ip, user_agent, request_id, detail, created_at, prev_hash, \
-               hash from audit_event where seq > $1 and seq <= $2 order by seq";
-    let mut buf = Vec::with_capacity(1024);
-    let mut stored = [0u8; 32];
-    loop {
-        let chunk_end = end.min(after.saturating_add(VERIFY_CHUNK));
-        let mut rows = sqlx::query(sql)
-            .bind(after)
-            .bind(chunk_end)
-            .fetch(identity.db().pool());
-        while let Some(row) = rows
-            .try_next()
-            .await
-            .context("Failed to read audit events")?
-        {
-            let text = |i: usize| row.try_get::<&str, _>(i);
-            let opt = |i: usize| row.try_get::<Option<&str>, _>(i);
-            let hashed = (|| -> std::result::Result<Hashed<'_>, sqlx::Error> {
-                Ok(Hashed {
-                    seq: row.try_get(0)?,
-                    texts: [text(1)?, text(2)?, text(3)?, text(4)?],
-                    optional: [
-                        opt(5)?,
-                        opt(6)?,
-                        opt(7)?,
-                        opt(8)?,
-                        opt(9)?,
-                        opt(10)?,
-                        opt(11)?,
-                    ],
-                    detail_text: text(12)?,
-                    created_at: row.try_get(13)?,
-                    prev_hash: text(14)?,
-                })
-            })()
-            .context("Failed to decode an audit event")?;
-            let hash = text(15).context("audit_event.hash")?;
-            let linked = hashed.seq == after + 1
-                && expected_prev
-                    .as_deref()
-                    .is_none_or(|p| p == hashed.prev_hash);
-            let intact = linked
-                && hex::decode_to_slice(hash, &mut stored).is_ok()
-                && chain_hash(&hashed, &mut buf) == stored;
-            if !intact {
-                report.first_broken = Some(hashed.seq);
-                return Ok(report);
-            }
-            report.checked += 1;
-            after = hashed.seq;
-            match &mut expected_prev {
-                Some(p) => {
-                    p.clear();
-                    p.push_str(hash);
-                }
-                None => expected_prev = Some(hash.to_owned()),
-            }
+    // The head as verification starts: a range reaching past it ends there; later appends are
+    // outside this check.
+    let head_at_start = head_seq(identity).await?;
+    let end = end.min(head_at_start);
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    // Two halves at once on big ranges (reading and hashing are spread over both cores); the seam
+    // is checked after: the second half's first link must be the first half's last hash.
+    let mid = if end - start > 4 * VERIFY_CHUNK {
+        start + (end - start) / 2
+    } else {
+        end
+    };
+    let first = tokio::spawn(verify_span(
+        identity.clone(),
+        start - 1,
+        mid,
+        expected_prev,
+        counter.clone(),
+    ));
+    let second = (mid < end).then(|| {
+        tokio::spawn(verify_span(
+            identity.clone(),
+            mid,
+            end,
+            None,
+            counter.clone(),
+        ))
+    });
+    let mut ticker = tokio::time::interval(std::time::Duration::from_millis(250));
+    while !first.is_finished() || second.as_ref().is_some_and(|h| !h.is_finished()) {
+        ticker.tick().await;
+        progress(counter.load(std::sync::atomic::Ordering::Relaxed));
+    }
+    let joined = |r: std::result::Result<Result<Span>, tokio::task::JoinError>| {
+        r.map_err(|e| crate::Error::internal("A verification task failed", e))?
+    };
+    let a = joined(first.await)?;
+    report.checked = a.checked;
+    if a.broken.is_some() {
+        report.first_broken = a.broken;
+        return Ok(report);
+    }
+    let (mut after, mut expected_prev) = (a.last_seq, a.last_hash);
+    if let Some(second) = second {
+        let b = joined(second.await)?;
+        report.checked += b.checked;
+        if after < mid {
+            // The first half stopped short of the seam: a row is missing there.
+            report.first_broken = Some(after + 1);
+            return Ok(report);
         }
-        progress(report.checked);
-        // A chunk that stopped short had no more rows: the end of the chain, or a gap the head
-        // check below names.
-        if after < chunk_end || chunk_end >= end {
-            break;
+        if b.first_prev.is_some() && b.first_prev != expected_prev {
+            report.first_broken = Some(mid + 1);
+            return Ok(report);
+        }
+        if b.broken.is_some() {
+            report.first_broken = b.broken;
+            return Ok(report);
+        }
+        if b.checked > 0 {
+            (after, expected_prev) = (b.last_seq, b.last_hash);
         }
     }
+    progress(report.checked);
     let head = sqlx::query("select seq, hash from audit_head where audit_head_id = 1")
         .fetch_one(identity.db().pool())
         .await
@@ -1619,6 +1615,143 @@ pub async fn verify_range_with(
     let head_ok = head_seq == after && expected_prev.as_ref().is_none_or(|h| *h == head_hash);
     report.first_broken = (!head_ok).then_some(after + 1);
     Ok(report)
+}
+
+/// What one stretch of the chain held.
+struct Span {
+    checked: i64,
+    /// The last row read (or where the span started) and its hash.
+    last_seq: i64,
+    last_hash: Option<String>,
+    /// The `prev_hash` of the span's first row (the seam check).
+    first_prev: Option<String>,
+    broken: Option<i64>,
+}
+
+/// Checks rows `after+1..=end`, linked to `expected_prev` when given, counting into `counter`.
+/// On SQLite the database assembles each row's hash input (`prev_hash ‖ "\n" ‖ json_array(…)`,
+/// the canonical form) so only three columns cross over; a row whose input differs from ours
+/// (a JSON escaping difference) is recomputed the exact way before it is called broken.
+async fn verify_span(
+    identity: crate::Identity,
+    mut after: i64,
+    end: i64,
+    mut expected_prev: Option<String>,
+    counter: std::sync::Arc<std::sync::atomic::AtomicI64>,
+) -> Result<Span> {
+    use futures_util::TryStreamExt;
+    let sqlite = identity.db().backend() == crate::Backend::Sqlite;
+    let sql = if sqlite {
+        "select seq, hash, prev_hash || char(10) || json_array(seq, event_id, event, outcome, \
+         actor_type, actor_id, actor_label, target_type, target_id, ip, user_agent, request_id, \
+         detail, created_at) from audit_event where seq > $1 and seq <= $2 order by seq"
+    } else {
+        "select seq, hash, event_id, event, outcome, actor_type, actor_id, actor_label, \
+         target_type, target_id, ip, user_agent, request_id, detail, created_at, prev_hash \
+         from audit_event where seq > $1 and seq <= $2 order by seq"
+    };
+    let mut span = Span {
+        checked: 0,
+        last_seq: after,
+        last_hash: expected_prev.clone(),
+        first_prev: None,
+        broken: None,
+    };
+    let mut buf = Vec::with_capacity(1024);
+    let mut stored = [0u8; 32];
+    loop {
+        let chunk_end = end.min(after.saturating_add(VERIFY_CHUNK));
+        let mut rows = sqlx::query(sql)
+            .bind(after)
+            .bind(chunk_end)
+            .fetch(identity.db().pool());
+        let mut in_chunk = 0;
+        while let Some(row) = rows
+            .try_next()
+            .await
+            .context("Failed to read audit events")?
+        {
+            let text = |i: usize| row.try_get::<&str, _>(i);
+            let seq: i64 = row.try_get(0).context("audit_event.seq")?;
+            let hash = text(1).context("audit_event.hash")?;
+            let (prev_hash, digest) = if sqlite {
+                let input = text(2).context("audit_event hash input")?;
+                let prev = input.get(..64).unwrap_or_default();
+                (prev, Sha256::digest(input.as_bytes()).into())
+            } else {
+                let opt = |i: usize| row.try_get::<Option<&str>, _>(i);
+                let hashed = (|| -> std::result::Result<Hashed<'_>, sqlx::Error> {
+                    Ok(Hashed {
+                        seq,
+                        texts: [text(2)?, text(3)?, text(4)?, text(5)?],
+                        optional: [
+                            opt(6)?,
+                            opt(7)?,
+                            opt(8)?,
+                            opt(9)?,
+                            opt(10)?,
+                            opt(11)?,
+                            opt(12)?,
+                        ],
+                        detail_text: text(13)?,
+                        created_at: row.try_get(14)?,
+                        prev_hash: text(15)?,
+                    })
+                })()
+                .context("Failed to decode an audit event")?;
+                (hashed.prev_hash, chain_hash(&hashed, &mut buf))
+            };
+            if span.first_prev.is_none() && expected_prev.is_none() {
+                span.first_prev = Some(prev_hash.to_owned());
+            }
+            let linked =
+                seq == after + 1 && expected_prev.as_deref().is_none_or(|p| p == prev_hash);
+            let mut intact =
+                linked && hex::decode_to_slice(hash, &mut stored).is_ok() && digest == stored;
+            if linked && !intact && sqlite {
+                intact = exact_hash(&identity, seq).await?.as_deref() == Some(hash);
+            }
+            if !intact {
+                span.broken = Some(seq);
+                return Ok(span);
+            }
+            span.checked += 1;
+            in_chunk += 1;
+            after = seq;
+            match &mut expected_prev {
+                Some(p) => {
+                    p.clear();
+                    p.push_str(hash);
+                }
+                None => expected_prev = Some(hash.to_owned()),
+            }
+            if in_chunk % 10_000 == 0 {
+                counter.fetch_add(10_000, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        counter.fetch_add(in_chunk % 10_000, std::sync::atomic::Ordering::Relaxed);
+        // A chunk that stopped short had no more rows: the end of the chain, or a gap the caller
+        // names.
+        if after < chunk_end || chunk_end >= end {
+            break;
+        }
+    }
+    span.last_seq = after;
+    span.last_hash = expected_prev;
+    Ok(span)
+}
+
+/// Recomputes one row's hash the exact way (decoding every column), as a second opinion.
+async fn exact_hash(identity: &crate::Identity, seq: i64) -> Result<Option<String>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from audit_event where seq = $1"
+    )))
+    .bind(seq)
+    .fetch_optional(identity.db().pool())
+    .await
+    .context("Failed to read an audit event")?;
+    row.map(|r| decode_with(&r, false).map(|(rec, detail)| row_hash(&rec, &detail)))
+        .transpose()
 }
 
 #[cfg(test)]

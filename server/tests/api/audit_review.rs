@@ -202,6 +202,34 @@ async fn verification_names_the_first_broken_row_of_a_range(backend: Backend) {
         app.create_staff(&format!("s{i}@example.com"), Role::Support)
             .await;
     }
+    // Text that JSON escapes: quotes, backslashes, control characters, non-ASCII.
+    let operator = Api::new(&app, Role::Operator).await;
+    let (status, a) = operator
+        .post(json!({"name": "Ünïcödé \"quoted\" \\ app", "type": "spa",
+            "description": "line\nbreak\ttab\u{1}\u{1f} </script> ☃ 𝄞",
+            "redirect_uris": ["https://x.example/cb"]}))
+        .await;
+    assert_eq!(status, 201, "{a}");
+    if backend == Backend::Sqlite {
+        // SQLite assembles the hash input itself when verifying (json_array): for every row it must
+        // be the input the row was hashed with, or verification falls back to the slow way.
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "select hash, prev_hash || char(10) || json_array(seq, event_id, event, outcome, \
+             actor_type, actor_id, actor_label, target_type, target_id, ip, user_agent, \
+             request_id, detail, created_at) from audit_event",
+        )
+        .fetch_all(app.identity.db().pool())
+        .await
+        .expect("inputs");
+        assert!(rows.len() > 8);
+        for (hash, input) in rows {
+            assert_eq!(
+                hex::encode(Sha256::digest(input.as_bytes())),
+                hash,
+                "{input}"
+            );
+        }
+    }
     let head: i64 = sqlx::query_scalar("select seq from audit_head")
         .fetch_one(app.identity.db().pool())
         .await
