@@ -1142,14 +1142,15 @@ pub async fn head_seq(identity: &crate::Identity) -> Result<i64> {
         .context("Failed to read the audit chain head")
 }
 
-/// Events matching `filter` with `after < seq <= through`, oldest first, at most `limit`.
+/// Events matching `filter` with `after < seq <= through`, oldest first, at most `limit`, each with
+/// its detail as stored (JSON text); `record.detail` is parsed only when `parse_detail`.
 pub(crate) async fn read_after(
     identity: &crate::Identity,
     filter: &Filter,
-    after: i64,
-    through: i64,
+    (after, through): (i64, i64),
     limit: i64,
-) -> Result<Vec<Record>> {
+    parse_detail: bool,
+) -> Result<Vec<(Record, String)>> {
     let (conditions, binds) = filter.conditions(4)?;
     let sql = format!(
         "select {COLUMNS} from audit_event where seq > $1 and seq <= $2{conditions} \
@@ -1163,33 +1164,17 @@ pub(crate) async fn read_after(
         .fetch_all(identity.db().pool())
         .await
         .context("Failed to read audit events")?;
-    rows.iter().map(|r| decode(r).map(|(rec, _)| rec)).collect()
+    rows.iter().map(|r| decode_with(r, parse_detail)).collect()
 }
 
 impl Export {
     /// The next page (empty at the end): each record with its detail as stored (JSON text, copied
     /// through to the export as is; `record.detail` is left `Null`, parsing it is wasted work here).
     pub async fn next_page(&mut self, identity: &crate::Identity) -> Result<Vec<(Record, String)>> {
-        let (conditions, binds) = self.filter.conditions(4)?;
-        let sql = format!(
-            "select {COLUMNS} from audit_event where seq > $1 and seq <= $2{conditions} \
-             order by seq limit $3"
-        );
-        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(self.after)
-            .bind(self.through)
-            .bind(2000_i64);
-        let rows = bind_all(query, binds)
-            .fetch_all(identity.db().pool())
-            .await
-            .context("Failed to read audit events")?;
-        let mut page = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let (mut rec, detail) = decode_with(row, false)?;
-            if self.redact {
-                redact_record(&mut rec);
-            }
-            page.push((rec, detail));
+        let range = (self.after, self.through);
+        let mut page = read_after(identity, &self.filter, range, 2000, false).await?;
+        if self.redact {
+            page.iter_mut().for_each(|(rec, _)| redact_record(rec));
         }
         if let Some((last, _)) = page.last() {
             self.after = last.seq;

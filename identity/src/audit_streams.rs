@@ -663,7 +663,7 @@ pub async fn claim_due(identity: &Identity, now: Timestamp, limit: i64) -> Resul
             r.try_get("last_seq").context("delivery.last_seq")?,
         );
         let (stream, secret) = stream_with_secret(identity, &stream_id).await?;
-        let events = audit::read_after(identity, &stream.filter, first - 1, last, BATCH).await?;
+        let events = records(identity, &stream.filter, (first - 1, last)).await?;
         let body = body(&stream_id, &id, &events)?;
         due.push(Due {
             signature: sign(&secret, now.millis() / 1000, &body),
@@ -709,8 +709,7 @@ pub async fn claim_due(identity: &Identity, now: Timestamp, limit: i64) -> Resul
             continue;
         }
         let (stream, secret) = stream_with_secret(identity, &stream_id).await?;
-        let events =
-            audit::read_after(identity, &stream.filter, stream.cursor_seq, head, BATCH).await?;
+        let events = records(identity, &stream.filter, (stream.cursor_seq, head)).await?;
         let (Some(first), Some(last)) = (events.first(), events.last()) else {
             // Nothing new for this stream up to the head: skip ahead and let go.
             sqlx::query(
@@ -750,6 +749,12 @@ pub async fn claim_due(identity: &Identity, now: Timestamp, limit: i64) -> Resul
         });
     }
     Ok(due)
+}
+
+/// A batch of a stream's events, as the API shows them.
+async fn records(identity: &Identity, filter: &Filter, range: (i64, i64)) -> Result<Vec<Record>> {
+    let rows = audit::read_after(identity, filter, range, BATCH, true).await?;
+    Ok(rows.into_iter().map(|(record, _)| record).collect())
 }
 
 async fn stream_with_secret(identity: &Identity, id: &str) -> Result<(Stream, String)> {
