@@ -866,6 +866,14 @@ pub fn stream_row(
     }
 }
 
+/// A stream's new secret, for the one-time dialog.
+pub fn new_secret(c: identity::audit_streams::Created) -> crate::api::audit_streams::NewSecret {
+    crate::api::audit_streams::NewSecret {
+        stream_id: c.stream.id,
+        secret: c.secret,
+    }
+}
+
 pub fn delivery_row(
     d: identity::audit_streams::Delivery,
 ) -> crate::api::audit_streams::DeliveryRow {

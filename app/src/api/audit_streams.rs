@@ -139,7 +139,7 @@ pub async fn create_audit_stream(
             ..Default::default()
         },
     };
-    let created = identity::audit_streams::create(
+    identity::audit_streams::create(
         &call.identity,
         principal,
         &call.meta,
@@ -147,11 +147,8 @@ pub async fn create_audit_stream(
         identity::Timestamp::now(),
     )
     .await
-    .map_err(crate::ssr::fail)?;
-    Ok(NewSecret {
-        stream_id: created.stream.id,
-        secret: created.secret,
-    })
+    .map(crate::ssr::new_secret)
+    .map_err(crate::ssr::fail)
 }
 
 /// Pause (`paused`) or resume (`active`).
@@ -184,7 +181,7 @@ pub async fn set_audit_stream_status(
 pub async fn rotate_audit_stream_secret(csrf: String, id: String) -> Result<NewSecret, AppError> {
     let call = crate::ssr::call()?;
     let principal = call.mutation(&csrf)?;
-    let created = identity::audit_streams::rotate_secret(
+    identity::audit_streams::rotate_secret(
         &call.identity,
         principal,
         &call.meta,
@@ -192,11 +189,8 @@ pub async fn rotate_audit_stream_secret(csrf: String, id: String) -> Result<NewS
         identity::Timestamp::now(),
     )
     .await
-    .map_err(crate::ssr::fail)?;
-    Ok(NewSecret {
-        stream_id: created.stream.id,
-        secret: created.secret,
-    })
+    .map(crate::ssr::new_secret)
+    .map_err(crate::ssr::fail)
 }
 
 #[server(prefix = "/rpc", endpoint = "delete_audit_stream")]
