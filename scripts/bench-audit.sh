@@ -10,15 +10,20 @@
 #   PORTCULLIS_BIN=/path/to/portcullis scripts/bench-audit.sh         # this binary, no build
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432 scripts/bench-audit.sh   # PostgreSQL
 #
-# Knobs (environment): COUNT=1000000 RUNS=3 EXPORT_RUNS=$RUNS (export and verify) DURATION=10s WARMUP=3s THREADS=2 CONNECTIONS=8 KEEP=1.
+# Knobs (environment): COUNT=1000000 REUSE_DATABASE_URL (a PostgreSQL database seeded before; with
+# the PORTCULLIS_MASTER_KEY it was seeded with) RUNS=3 EXPORT_RUNS=$RUNS (export and verify) DURATION=10s WARMUP=3s THREADS=2 CONNECTIONS=8 KEEP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NAME=audit
 COUNT=${COUNT:-1000000}
 source scripts/bench-lib.sh
 
-say "seeding $COUNT audit events"
-"$PORTCULLIS_BIN" seed audit --count "$COUNT" >&2
+if [ -n "${REUSE_DATABASE_URL:-}" ]; then
+  say "reusing the events already in $DB"
+else
+  say "seeding $COUNT audit events"
+  "$PORTCULLIS_BIN" seed audit --count "$COUNT" >&2
+fi
 bench_start
 
 HEAD=$(curl -sSf -H "$AUTH" "$URL/api/v1/audit-events?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["seq"])')

@@ -60,7 +60,14 @@ URL=http://127.0.0.1:$PORT
 export PORTCULLIS_ADDR=127.0.0.1:$PORT PORTCULLIS_PUBLIC_URL=$URL PORTCULLIS_DATA_DIR=$WORK/data
 export PORTCULLIS_SITE_ROOT=$SITE_ROOT LEPTOS_SITE_ROOT=$SITE_ROOT
 
-if [[ "${DATABASE_URL:-}" == postgres://* || "${DATABASE_URL:-}" == postgresql://* ]]; then
+if [ -n "${REUSE_DATABASE_URL:-}" ]; then
+  # A database seeded by an earlier run and kept (seeding 10 M events takes a quarter of an hour):
+  # used as it is and not dropped. Its signing keys are sealed with PORTCULLIS_MASTER_KEY, which
+  # must be the one it was seeded with.
+  [ -n "${PORTCULLIS_MASTER_KEY:-}" ] || die "REUSE_DATABASE_URL needs the PORTCULLIS_MASTER_KEY it was seeded with"
+  export DATABASE_URL=$REUSE_DATABASE_URL
+  DB="PostgreSQL (kept: ${REUSE_DATABASE_URL##*/})"
+elif [[ "${DATABASE_URL:-}" == postgres://* || "${DATABASE_URL:-}" == postgresql://* ]]; then
   command -v psql >/dev/null || die "psql is required for PostgreSQL"
   PG_ADMIN=postgres://postgres@127.0.0.1:5432/postgres
   PG_DB=bench_${NAME}_$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')
@@ -73,7 +80,7 @@ else
 fi
 
 # --- data: an owner, an admin key, COUNT applications (before the server starts) -----------------
-EMAIL=bench-owner@example.com
+EMAIL=bench-owner-$(od -An -N4 -tx4 /dev/urandom | tr -d ' \n')@example.com
 BENCH_PASSWORD=$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')
 export BENCH_PASSWORD
 say "database: $DB"

@@ -867,6 +867,62 @@ pub fn stream_row(
 }
 
 /// A stream's new secret, for the one-time dialog.
+/// The stream form's fields over `base` (the stream's filter, whose API-only fields stay):
+/// `[category, event, application, outcome]`, empty meaning any.
+pub fn stream_input(
+    name: String,
+    url: String,
+    [category, event, application, outcome]: [Option<String>; 4],
+    base: identity::audit::Filter,
+) -> identity::audit_streams::Input {
+    let some = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    identity::audit_streams::Input {
+        name,
+        url,
+        filter: identity::audit::Filter {
+            category: some(category),
+            event: some(event),
+            application_id: some(application),
+            outcome: some(outcome),
+            ..base
+        },
+    }
+}
+
+/// A stream as the dashboard's form shows it.
+pub fn stream_settings(
+    s: &identity::audit_streams::Stream,
+) -> crate::api::audit_streams::StreamSettings {
+    let f = &s.filter;
+    crate::api::audit_streams::StreamSettings {
+        name: s.name.clone(),
+        url: s.url.clone(),
+        category: f.category.clone().unwrap_or_default(),
+        event: f.event.clone().unwrap_or_default(),
+        application: f.application_id.clone().unwrap_or_default(),
+        outcome: f.outcome.clone().unwrap_or_default(),
+    }
+}
+
+/// The categories, events and applications the stream form offers.
+pub async fn stream_filter_choices(
+    identity: &identity::Identity,
+    principal: &identity::Principal,
+) -> Result<crate::api::audit_streams::FilterChoices, AppError> {
+    let apps = application_choices(identity, principal).await?;
+    Ok(crate::api::audit_streams::FilterChoices {
+        categories: identity::audit_catalog::CATEGORIES
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect(),
+        events: identity::audit_catalog::all()
+            .into_iter()
+            .map(|e| e.name.to_owned())
+            .collect(),
+        applications: apps.into_iter().map(|a| (a.id, a.name)).collect(),
+    })
+}
+
 pub fn new_secret(c: identity::audit_streams::Created) -> crate::api::audit_streams::NewSecret {
     crate::api::audit_streams::NewSecret {
         stream_id: c.stream.id,

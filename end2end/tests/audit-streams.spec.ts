@@ -6,7 +6,8 @@ import { ensureStaff, signIn, waitForHydration, watchConsole } from './support';
 
 // An owner streams staff events to a SIEM: creates the stream in the dashboard and copies the
 // secret shown once; the SIEM fails the first delivery, gets the retry, checks the HMAC signature;
-// the delivery log shows both attempts, and "Redeliver" sends the batch again.
+// the delivery log shows both attempts, and "Redeliver" sends the batch again; then the owner
+// moves the stream to another endpoint and changes its filter.
 
 type Received = { signature: string; body: string };
 
@@ -72,6 +73,33 @@ test('an owner streams audit events to a SIEM, sees retries in the delivery log 
   await expect(page.getByTestId('toast')).toHaveText('Redelivery queued.');
   await expect.poll(() => receiver.received.length, { timeout: 15_000 }).toBe(3);
   expect(receiver.received[2].body).toContain(`streamed-${tag}@e2e.test`);
+
+  // The owner moves the stream to another endpoint and narrows it to failures: the next staff
+  // change (a success) is passed over, not sent.
+  const moved = await siem(0);
+  await page.getByLabel('Endpoint URL').fill(moved.url);
+  await page.getByLabel('Outcome').selectOption('failure');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await expect(page.getByTestId('toast')).toHaveText('Saved.');
+  const fields = page.getByTestId('stream-fields');
+  await expect(fields).toContainText(moved.url);
+  await expect(fields).toContainText('category staff, outcome failure');
+  await expect(page.getByLabel('Outcome')).toHaveValue('failure');
+  ensureStaff(`skipped-${tag}@e2e.test`, 'support', 'a staff member the filter passes over');
+  await expect(async () => {
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await expect(fields).toContainText('(0 newer events', { timeout: 1_000 });
+  }).toPass({ timeout: 15_000 });
+  // Every outcome again: the next staff change reaches the new endpoint, and only that one.
+  await page.getByLabel('Outcome').selectOption('');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await expect(fields).not.toContainText('outcome failure');
+  ensureStaff(`moved-${tag}@e2e.test`, 'support', 'a staff member for the new endpoint');
+  await expect.poll(() => moved.received.length, { timeout: 20_000 }).toBe(1);
+  expect(moved.received[0].body).toContain(`moved-${tag}@e2e.test`);
+  expect(moved.received[0].body).not.toContain(`skipped-${tag}@e2e.test`);
+  expect(receiver.received).toHaveLength(3);
   expect(errors).toEqual([]);
   receiver.close();
+  moved.close();
 });

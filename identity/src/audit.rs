@@ -520,11 +520,22 @@ async fn insert_records(tx: &mut Tx, rows: &[(Record, String)]) -> Result<()> {
          target_type, target_id, ip, user_agent, request_id, detail, created_at, prev_hash, hash, \
          category, application_id, user_id) values ",
     );
+    // SQLite gets anonymous `?` parameters: when sqlx binds a numbered one (`$n`) it asks SQLite
+    // for its name, which SQLite finds by a linear scan — quadratic in the 19 × 64 parameters of a
+    // full batch, and a measurable share of the writer's time under token load.
+    let anonymous = tx.backend_name() == "SQLite";
     for i in 0..rows.len() {
-        let b = i * 19;
         sql.push_str(if i == 0 { "(" } else { ", (" });
-        let params: Vec<String> = (1..=19).map(|k| format!("${}", b + k)).collect();
-        sql.push_str(&params.join(", "));
+        for k in 1..=19 {
+            if k > 1 {
+                sql.push_str(", ");
+            }
+            if anonymous {
+                sql.push('?');
+            } else {
+                sql.push_str(&format!("${}", i * 19 + k));
+            }
+        }
         sql.push(')');
     }
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -1108,7 +1119,13 @@ pub struct Export {
     after: i64,
     pub through: i64,
     redact: bool,
+    /// The read of the page after the one last returned, started before that page is written out,
+    /// so the database reads the next page while the caller formats this one.
+    next: Option<tokio::task::JoinHandle<Result<Vec<(Record, String)>>>>,
 }
+
+/// Rows per export page.
+const EXPORT_PAGE: i64 = 2000;
 
 pub async fn export(
     identity: &crate::Identity,
@@ -1131,6 +1148,7 @@ pub async fn export(
             through.map_or(head, |t| t.clamp(0, head))
         },
         redact: principal.application_scope().is_some(),
+        next: None,
     })
 }
 
@@ -1170,16 +1188,39 @@ pub(crate) async fn read_after(
 impl Export {
     /// The next page (empty at the end): each record with its detail as stored (JSON text, copied
     /// through to the export as is; `record.detail` is left `Null`, parsing it is wasted work here).
+    /// A full page starts the read of the following one before it is returned.
     pub async fn next_page(&mut self, identity: &crate::Identity) -> Result<Vec<(Record, String)>> {
-        let range = (self.after, self.through);
-        let mut page = read_after(identity, &self.filter, range, 2000, false).await?;
-        if self.redact {
-            page.iter_mut().for_each(|(rec, _)| redact_record(rec));
-        }
+        let mut page = match self.next.take() {
+            Some(read) => read.await.map_err(|e| {
+                crate::Error::internal("An export read stopped", std::io::Error::other(e))
+            })??,
+            None => {
+                let range = (self.after, self.through);
+                read_after(identity, &self.filter, range, EXPORT_PAGE, false).await?
+            }
+        };
         if let Some((last, _)) = page.last() {
             self.after = last.seq;
         }
+        if page.len() == usize::try_from(EXPORT_PAGE).unwrap_or(usize::MAX) {
+            let (identity, filter) = (identity.clone(), self.filter.clone());
+            let range = (self.after, self.through);
+            self.next = Some(tokio::spawn(async move {
+                read_after(&identity, &filter, range, EXPORT_PAGE, false).await
+            }));
+        }
+        if self.redact {
+            page.iter_mut().for_each(|(rec, _)| redact_record(rec));
+        }
         Ok(page)
+    }
+}
+
+impl Drop for Export {
+    fn drop(&mut self) {
+        if let Some(read) = self.next.take() {
+            read.abort();
+        }
     }
 }
 
@@ -1550,15 +1591,27 @@ pub async fn verify_range_with(
             counter.clone(),
         ))
     });
+    // Progress every 250 ms until both halves are done (and not a tick later).
+    let both = async move {
+        let a = first.await;
+        let b = match second {
+            Some(h) => Some(h.await),
+            None => None,
+        };
+        (a, b)
+    };
+    tokio::pin!(both);
     let mut ticker = tokio::time::interval(std::time::Duration::from_millis(250));
-    while !first.is_finished() || second.as_ref().is_some_and(|h| !h.is_finished()) {
-        ticker.tick().await;
-        progress(counter.load(std::sync::atomic::Ordering::Relaxed));
-    }
+    let (first, second) = loop {
+        tokio::select! {
+            done = &mut both => break done,
+            _ = ticker.tick() => progress(counter.load(std::sync::atomic::Ordering::Relaxed)),
+        }
+    };
     let joined = |r: std::result::Result<Result<Span>, tokio::task::JoinError>| {
         r.map_err(|e| crate::Error::internal("A verification task failed", e))?
     };
-    let a = joined(first.await)?;
+    let a = joined(first)?;
     report.checked = a.checked;
     if a.broken.is_some() {
         report.first_broken = a.broken;
@@ -1566,7 +1619,7 @@ pub async fn verify_range_with(
     }
     let (mut after, mut expected_prev) = (a.last_seq, a.last_hash);
     if let Some(second) = second {
-        let b = joined(second.await)?;
+        let b = joined(second)?;
         report.checked += b.checked;
         if after < mid {
             // The first half stopped short of the seam: a row is missing there.
@@ -1613,41 +1666,160 @@ struct Span {
     broken: Option<i64>,
 }
 
+/// The walk along one span of the chain: where it stands and what the next row must link to.
+struct Walk {
+    identity: crate::Identity,
+    after: i64,
+    expected_prev: Option<String>,
+    span: Span,
+    /// SQLite assembled the hash inputs: a mismatch gets an exact second opinion.
+    assembled: bool,
+}
+
+impl Walk {
+    /// Takes row `seq` with its stored `hash`, the `prev_hash` it links to and the digest of its
+    /// hash input. False (with `span.broken` set) when the row does not hold.
+    async fn step(&mut self, seq: i64, hash: &str, prev_hash: &str, digest: [u8; 32]) -> Result<bool> {
+        if self.span.first_prev.is_none() && self.expected_prev.is_none() {
+            self.span.first_prev = Some(prev_hash.to_owned());
+        }
+        let linked = seq == self.after + 1
+            && self.expected_prev.as_deref().is_none_or(|p| p == prev_hash);
+        let mut stored = [0u8; 32];
+        let mut intact =
+            linked && hex::decode_to_slice(hash, &mut stored).is_ok() && digest == stored;
+        if linked && !intact && self.assembled {
+            intact = exact_hash(&self.identity, seq).await?.as_deref() == Some(hash);
+        }
+        if !intact {
+            self.span.broken = Some(seq);
+            return Ok(false);
+        }
+        self.span.checked += 1;
+        self.after = seq;
+        match &mut self.expected_prev {
+            Some(p) => {
+                p.clear();
+                p.push_str(hash);
+            }
+            None => self.expected_prev = Some(hash.to_owned()),
+        }
+        Ok(true)
+    }
+
+    fn done(mut self) -> Span {
+        self.span.last_seq = self.after;
+        self.span.last_hash = self.expected_prev;
+        self.span
+    }
+}
+
+/// Rows per read on SQLite, where the database hands them over as one text.
+const VERIFY_GROUP: i64 = 2_000;
+
 /// Checks rows `after+1..=end`, linked to `expected_prev` when given, counting into `counter`.
-/// On SQLite the database assembles each row's hash input (`prev_hash ‖ "\n" ‖ json_array(…)`,
-/// the canonical form) so only three columns cross over; a row whose input differs from ours
-/// (a JSON escaping difference) is recomputed the exact way before it is called broken.
+///
+/// On SQLite the database assembles each row's hash input (`prev_hash ‖ "\n" ‖ json_array(…)`, the
+/// canonical form) and hands over [`VERIFY_GROUP`] rows at a time as one text — `seq`, `hash` and
+/// the input joined by U+001F, rows joined by U+001E in chain order. JSON text never holds a raw
+/// control character, so the separators cannot occur inside an input; a row that does not parse,
+/// or whose input differs from ours (a JSON escaping difference), is recomputed the exact way
+/// before it is called broken. Handing rows over one by one cost more than hashing them: each
+/// crossed from SQLite's thread to ours with a wake-up of its own.
 async fn verify_span(
     identity: crate::Identity,
-    mut after: i64,
+    after: i64,
     end: i64,
-    mut expected_prev: Option<String>,
+    expected_prev: Option<String>,
     counter: std::sync::Arc<std::sync::atomic::AtomicI64>,
 ) -> Result<Span> {
-    use futures_util::TryStreamExt;
-    let sqlite = identity.db().backend() == crate::Backend::Sqlite;
-    let sql = if sqlite {
-        "select seq, hash, prev_hash || char(10) || json_array(seq, event_id, event, outcome, \
-         actor_type, actor_id, actor_label, target_type, target_id, ip, user_agent, request_id, \
-         detail, created_at) from audit_event where seq > $1 and seq <= $2 order by seq"
+    let assembled = identity.db().backend() == crate::Backend::Sqlite;
+    let mut walk = Walk {
+        identity,
+        after,
+        expected_prev: expected_prev.clone(),
+        span: Span {
+            checked: 0,
+            last_seq: after,
+            last_hash: expected_prev,
+            first_prev: None,
+            broken: None,
+        },
+        assembled,
+    };
+    if assembled {
+        verify_groups(&mut walk, end, &counter).await?;
     } else {
-        "select seq, hash, event_id, event, outcome, actor_type, actor_id, actor_label, \
-         target_type, target_id, ip, user_agent, request_id, detail, created_at, prev_hash \
-         from audit_event where seq > $1 and seq <= $2 order by seq"
-    };
-    let mut span = Span {
-        checked: 0,
-        last_seq: after,
-        last_hash: expected_prev.clone(),
-        first_prev: None,
-        broken: None,
-    };
-    let mut buf = Vec::with_capacity(1024);
-    let mut stored = [0u8; 32];
+        verify_rows(&mut walk, end, &counter).await?;
+    }
+    Ok(walk.done())
+}
+
+async fn verify_groups(
+    walk: &mut Walk,
+    end: i64,
+    counter: &std::sync::atomic::AtomicI64,
+) -> Result<()> {
+    const SQL: &str = "select group_concat(seq || char(31) || hash || char(31) || prev_hash \
+         || char(10) || json_array(seq, event_id, event, outcome, actor_type, actor_id, \
+         actor_label, target_type, target_id, ip, user_agent, request_id, detail, created_at), \
+         char(30) order by seq) from audit_event where seq > $1 and seq <= $2";
     loop {
-        let chunk_end = end.min(after.saturating_add(VERIFY_CHUNK));
-        let mut rows = sqlx::query(sql)
-            .bind(after)
+        let group_end = end.min(walk.after.saturating_add(VERIFY_GROUP));
+        let group: Option<String> = sqlx::query_scalar(SQL)
+            .bind(walk.after)
+            .bind(group_end)
+            .fetch_one(walk.identity.db().pool())
+            .await
+            .context("Failed to read audit events")?;
+        let before = walk.span.checked;
+        for row in group.as_deref().unwrap_or_default().split('\u{1e}') {
+            let mut parts = row.splitn(3, '\u{1f}');
+            let (Some(seq), Some(hash), Some(input)) = (
+                parts.next().and_then(|s| s.parse::<i64>().ok()),
+                parts.next(),
+                parts.next(),
+            ) else {
+                if group.is_some() {
+                    // Not three parts: a stored value holds a separator, so it was altered.
+                    walk.span.broken = Some(walk.after + 1);
+                    return Ok(());
+                }
+                break;
+            };
+            let prev = input.get(..64).unwrap_or_default();
+            let digest: [u8; 32] = Sha256::digest(input.as_bytes()).into();
+            if !walk.step(seq, hash, prev, digest).await? {
+                return Ok(());
+            }
+        }
+        counter.fetch_add(
+            walk.span.checked - before,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        // A group that stopped short had no more rows: the end of the chain, or a gap the caller
+        // names.
+        if walk.after < group_end || group_end >= end {
+            return Ok(());
+        }
+    }
+}
+
+async fn verify_rows(
+    walk: &mut Walk,
+    end: i64,
+    counter: &std::sync::atomic::AtomicI64,
+) -> Result<()> {
+    use futures_util::TryStreamExt;
+    const SQL: &str = "select seq, hash, event_id, event, outcome, actor_type, actor_id, \
+         actor_label, target_type, target_id, ip, user_agent, request_id, detail, created_at, \
+         prev_hash from audit_event where seq > $1 and seq <= $2 order by seq";
+    let mut buf = Vec::with_capacity(1024);
+    loop {
+        let chunk_end = end.min(walk.after.saturating_add(VERIFY_CHUNK));
+        let identity = walk.identity.clone();
+        let mut rows = sqlx::query(SQL)
+            .bind(walk.after)
             .bind(chunk_end)
             .fetch(identity.db().pool());
         let mut in_chunk = 0;
@@ -1657,73 +1829,41 @@ async fn verify_span(
             .context("Failed to read audit events")?
         {
             let text = |i: usize| row.try_get::<&str, _>(i);
-            let seq: i64 = row.try_get(0).context("audit_event.seq")?;
+            let opt = |i: usize| row.try_get::<Option<&str>, _>(i);
+            let hashed = (|| -> std::result::Result<Hashed<'_>, sqlx::Error> {
+                Ok(Hashed {
+                    seq: row.try_get(0)?,
+                    texts: [text(2)?, text(3)?, text(4)?, text(5)?],
+                    optional: [
+                        opt(6)?,
+                        opt(7)?,
+                        opt(8)?,
+                        opt(9)?,
+                        opt(10)?,
+                        opt(11)?,
+                        opt(12)?,
+                    ],
+                    detail_text: text(13)?,
+                    created_at: row.try_get(14)?,
+                    prev_hash: text(15)?,
+                })
+            })()
+            .context("Failed to decode an audit event")?;
             let hash = text(1).context("audit_event.hash")?;
-            let (prev_hash, digest) = if sqlite {
-                let input = text(2).context("audit_event hash input")?;
-                let prev = input.get(..64).unwrap_or_default();
-                (prev, Sha256::digest(input.as_bytes()).into())
-            } else {
-                let opt = |i: usize| row.try_get::<Option<&str>, _>(i);
-                let hashed = (|| -> std::result::Result<Hashed<'_>, sqlx::Error> {
-                    Ok(Hashed {
-                        seq,
-                        texts: [text(2)?, text(3)?, text(4)?, text(5)?],
-                        optional: [
-                            opt(6)?,
-                            opt(7)?,
-                            opt(8)?,
-                            opt(9)?,
-                            opt(10)?,
-                            opt(11)?,
-                            opt(12)?,
-                        ],
-                        detail_text: text(13)?,
-                        created_at: row.try_get(14)?,
-                        prev_hash: text(15)?,
-                    })
-                })()
-                .context("Failed to decode an audit event")?;
-                (hashed.prev_hash, chain_hash(&hashed, &mut buf))
-            };
-            if span.first_prev.is_none() && expected_prev.is_none() {
-                span.first_prev = Some(prev_hash.to_owned());
+            let digest = chain_hash(&hashed, &mut buf);
+            if !walk.step(hashed.seq, hash, hashed.prev_hash, digest).await? {
+                return Ok(());
             }
-            let linked =
-                seq == after + 1 && expected_prev.as_deref().is_none_or(|p| p == prev_hash);
-            let mut intact =
-                linked && hex::decode_to_slice(hash, &mut stored).is_ok() && digest == stored;
-            if linked && !intact && sqlite {
-                intact = exact_hash(&identity, seq).await?.as_deref() == Some(hash);
-            }
-            if !intact {
-                span.broken = Some(seq);
-                return Ok(span);
-            }
-            span.checked += 1;
             in_chunk += 1;
-            after = seq;
-            match &mut expected_prev {
-                Some(p) => {
-                    p.clear();
-                    p.push_str(hash);
-                }
-                None => expected_prev = Some(hash.to_owned()),
-            }
             if in_chunk % 10_000 == 0 {
                 counter.fetch_add(10_000, std::sync::atomic::Ordering::Relaxed);
             }
         }
         counter.fetch_add(in_chunk % 10_000, std::sync::atomic::Ordering::Relaxed);
-        // A chunk that stopped short had no more rows: the end of the chain, or a gap the caller
-        // names.
-        if after < chunk_end || chunk_end >= end {
-            break;
+        if walk.after < chunk_end || chunk_end >= end {
+            return Ok(());
         }
     }
-    span.last_seq = after;
-    span.last_hash = expected_prev;
-    Ok(span)
 }
 
 /// Recomputes one row's hash the exact way (decoding every column), as a second opinion.

@@ -39,21 +39,41 @@ pub struct DeliveryRow {
     pub created_at: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StreamsPage {
-    pub streams: Vec<StreamRow>,
-    pub can_manage: bool,
+/// What the stream form offers in its filter selects.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilterChoices {
     pub categories: Vec<String>,
     pub events: Vec<String>,
     /// (id, name)
     pub applications: Vec<(String, String)>,
 }
 
+/// A stream's settings as the dashboard's form shows them (empty: any). Filter fields only the
+/// API sets (user, actor type, text) are kept as they are when the form is saved.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamSettings {
+    pub name: String,
+    pub url: String,
+    pub category: String,
+    pub event: String,
+    pub application: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamsPage {
+    pub streams: Vec<StreamRow>,
+    pub can_manage: bool,
+    pub choices: FilterChoices,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamPage {
     pub stream: StreamRow,
+    pub settings: StreamSettings,
     pub deliveries: Vec<DeliveryRow>,
     pub can_manage: bool,
+    pub choices: FilterChoices,
 }
 
 /// A secret, shown once.
@@ -71,7 +91,6 @@ pub async fn audit_streams_page() -> Result<StreamsPage, AppError> {
         .await
         .map_err(crate::ssr::fail)?;
     let head = crate::ssr::audit_head(&call.identity).await?;
-    let apps = crate::ssr::application_choices(&call.identity, principal).await?;
     Ok(StreamsPage {
         streams: streams
             .into_iter()
@@ -80,15 +99,7 @@ pub async fn audit_streams_page() -> Result<StreamsPage, AppError> {
         can_manage: principal
             .authorize(identity::Action::ManageAuditStreams)
             .is_ok(),
-        categories: identity::audit_catalog::CATEGORIES
-            .iter()
-            .map(|c| (*c).to_owned())
-            .collect(),
-        events: identity::audit_catalog::all()
-            .into_iter()
-            .map(|e| e.name.to_owned())
-            .collect(),
-        applications: apps.into_iter().map(|a| (a.id, a.name)).collect(),
+        choices: crate::ssr::stream_filter_choices(&call.identity, principal).await?,
     })
 }
 
@@ -104,6 +115,7 @@ pub async fn audit_stream_page(id: String) -> Result<StreamPage, AppError> {
         .map_err(crate::ssr::fail)?;
     let head = crate::ssr::audit_head(&call.identity).await?;
     Ok(StreamPage {
+        settings: crate::ssr::stream_settings(&stream),
         stream: crate::ssr::stream_row(stream, head),
         deliveries: deliveries
             .into_iter()
@@ -112,6 +124,7 @@ pub async fn audit_stream_page(id: String) -> Result<StreamPage, AppError> {
         can_manage: principal
             .authorize(identity::Action::ManageAuditStreams)
             .is_ok(),
+        choices: crate::ssr::stream_filter_choices(&call.identity, principal).await?,
     })
 }
 
@@ -127,18 +140,8 @@ pub async fn create_audit_stream(
 ) -> Result<NewSecret, AppError> {
     let call = crate::ssr::call()?;
     let principal = call.mutation(&csrf)?;
-    let some = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
-    let input = identity::audit_streams::Input {
-        name,
-        url,
-        filter: identity::audit::Filter {
-            category: some(category),
-            event: some(event),
-            application_id: some(application),
-            outcome: some(outcome),
-            ..Default::default()
-        },
-    };
+    let fields = [category, event, application, outcome];
+    let input = crate::ssr::stream_input(name, url, fields, identity::audit::Filter::default());
     identity::audit_streams::create(
         &call.identity,
         principal,
@@ -148,6 +151,41 @@ pub async fn create_audit_stream(
     )
     .await
     .map(crate::ssr::new_secret)
+    .map_err(crate::ssr::fail)
+}
+
+/// Changes a stream's name, endpoint and the filter fields the form shows.
+#[server(prefix = "/rpc", endpoint = "update_audit_stream")]
+pub async fn update_audit_stream(
+    csrf: String,
+    id: String,
+    name: String,
+    url: String,
+    category: Option<String>,
+    event: Option<String>,
+    application: Option<String>,
+    outcome: Option<String>,
+) -> Result<(), AppError> {
+    let call = crate::ssr::call()?;
+    let principal = call.mutation(&csrf)?;
+    let before = identity::audit_streams::get(&call.identity, principal, &id)
+        .await
+        .map_err(crate::ssr::fail)?;
+    let fields = [category, event, application, outcome];
+    let change = identity::audit_streams::Change {
+        input: Some(crate::ssr::stream_input(name, url, fields, before.filter)),
+        status: None,
+    };
+    identity::audit_streams::update(
+        &call.identity,
+        principal,
+        &call.meta,
+        &id,
+        &change,
+        identity::Timestamp::now(),
+    )
+    .await
+    .map(|_| ())
     .map_err(crate::ssr::fail)
 }
 

@@ -3,9 +3,9 @@
 
 use crate::api::Viewer;
 use crate::api::audit_streams::{
-    CreateAuditStream, DeleteAuditStream, NewSecret, RedeliverAuditDelivery,
-    RotateAuditStreamSecret, SetAuditStreamStatus, StreamPage, StreamRow, StreamsPage,
-    audit_stream_page, audit_streams_page,
+    CreateAuditStream, DeleteAuditStream, FilterChoices, NewSecret, RedeliverAuditDelivery,
+    RotateAuditStreamSecret, SetAuditStreamStatus, StreamPage, StreamRow, StreamSettings,
+    StreamsPage, UpdateAuditStream, audit_stream_page, audit_streams_page,
 };
 use crate::components::layout::with_me;
 use crate::components::ui::{
@@ -116,6 +116,62 @@ fn health(s: &StreamRow) -> String {
     }
 }
 
+/// The fields of a stream (name, endpoint, filter), filled with `current`; shared by the create
+/// and edit forms.
+#[component]
+fn StreamFields(
+    choices: FilterChoices,
+    current: StreamSettings,
+    error: Signal<Option<crate::api::AppError>>,
+) -> impl IntoView {
+    let options = |first: &'static str, values: Vec<(String, String)>, current: &str| {
+        std::iter::once((String::new(), first.to_owned()))
+            .chain(values)
+            .map(|(v, l)| {
+                let selected = v == current;
+                view! { <option value=v selected=selected>{l}</option> }
+            })
+            .collect_view()
+    };
+    let pairs = |v: &[String]| v.iter().map(|x| (x.clone(), x.clone())).collect::<Vec<_>>();
+    let outcomes = vec![
+        ("success".to_owned(), "Success".to_owned()),
+        ("failure".to_owned(), "Failure".to_owned()),
+    ];
+    view! {
+        <div>
+            <label class=LABEL for="stream-name">"Name"</label>
+            <input class=INPUT id="stream-name" name="name" required value=current.name aria-describedby="stream-name-error" />
+            <FieldError id="stream-name-error" message=field(error, "name") />
+        </div>
+        <div>
+            <label class=LABEL for="stream-url">"Endpoint URL"</label>
+            <input class=INPUT id="stream-url" name="url" type="url" required value=current.url placeholder="https://siem.example.com/portcullis" aria-describedby="stream-url-error" />
+            <FieldError id="stream-url-error" message=field(error, "url") />
+        </div>
+        <div>
+            <label class=LABEL for="stream-category">"Category"</label>
+            <select class=INPUT id="stream-category" name="category" aria-describedby="stream-category-error">{options("Every category", pairs(&choices.categories), &current.category)}</select>
+            <FieldError id="stream-category-error" message=field(error, "category") />
+        </div>
+        <div>
+            <label class=LABEL for="stream-event">"Event"</label>
+            <select class=INPUT id="stream-event" name="event" aria-describedby="stream-event-error">{options("Every event", pairs(&choices.events), &current.event)}</select>
+            <FieldError id="stream-event-error" message=field(error, "event") />
+        </div>
+        <div>
+            <label class=LABEL for="stream-application">"Application"</label>
+            <select class=INPUT id="stream-application" name="application">{options("Every application", choices.applications.clone(), &current.application)}</select>
+        </div>
+        <div>
+            <label class=LABEL for="stream-outcome">"Outcome"</label>
+            <select class=INPUT id="stream-outcome" name="outcome" aria-describedby="stream-outcome-error">{options("Any outcome", outcomes, &current.outcome)}</select>
+            <FieldError id="stream-outcome-error" message=field(error, "outcome") />
+        </div>
+        {move || error.get().filter(|e| e.field.is_none()).map(|e| view! { <div class="sm:col-span-2"><Alert message=e.message /></div> })}
+    }
+}
+
 #[component]
 fn NewStream(
     p: StreamsPage,
@@ -123,53 +179,40 @@ fn NewStream(
     csrf: String,
 ) -> impl IntoView {
     let error = failed(action.value());
-    let options = |first: &'static str, values: Vec<(String, String)>| {
-        std::iter::once((String::new(), first.to_owned()))
-            .chain(values)
-            .map(|(v, l)| view! { <option value=v>{l}</option> })
-            .collect_view()
-    };
-    let pairs = |v: &[String]| v.iter().map(|x| (x.clone(), x.clone())).collect::<Vec<_>>();
     view! {
         <section class=CARD aria-labelledby="new-stream-heading">
             <h2 id="new-stream-heading" class="mb-4 text-lg font-semibold">"New stream"</h2>
             <ActionForm action attr:class="grid gap-4 sm:grid-cols-2">
                 <input type="hidden" name="csrf" value=csrf />
-                <div>
-                    <label class=LABEL for="stream-name">"Name"</label>
-                    <input class=INPUT id="stream-name" name="name" required aria-describedby="stream-name-error" />
-                    <FieldError id="stream-name-error" message=field(error, "name") />
-                </div>
-                <div>
-                    <label class=LABEL for="stream-url">"Endpoint URL"</label>
-                    <input class=INPUT id="stream-url" name="url" type="url" required placeholder="https://siem.example.com/portcullis" aria-describedby="stream-url-error" />
-                    <FieldError id="stream-url-error" message=field(error, "url") />
-                </div>
-                <div>
-                    <label class=LABEL for="stream-category">"Category"</label>
-                    <select class=INPUT id="stream-category" name="category" aria-describedby="stream-category-error">{options("Every category", pairs(&p.categories))}</select>
-                    <FieldError id="stream-category-error" message=field(error, "category") />
-                </div>
-                <div>
-                    <label class=LABEL for="stream-event">"Event"</label>
-                    <select class=INPUT id="stream-event" name="event" aria-describedby="stream-event-error">{options("Every event", pairs(&p.events))}</select>
-                    <FieldError id="stream-event-error" message=field(error, "event") />
-                </div>
-                <div>
-                    <label class=LABEL for="stream-application">"Application"</label>
-                    <select class=INPUT id="stream-application" name="application">{options("Every application", p.applications.clone())}</select>
-                </div>
-                <div>
-                    <label class=LABEL for="stream-outcome">"Outcome"</label>
-                    <select class=INPUT id="stream-outcome" name="outcome" aria-describedby="stream-outcome-error">
-                        {options("Any outcome", vec![("success".into(), "Success".into()), ("failure".into(), "Failure".into())])}
-                    </select>
-                    <FieldError id="stream-outcome-error" message=field(error, "outcome") />
-                </div>
+                <StreamFields choices=p.choices current=StreamSettings::default() error />
                 <p class="text-xs text-slate-500 sm:col-span-2">"The stream starts with the next event written. Each delivery is a POST of up to 500 events, signed with a secret shown once."</p>
-                {move || error.get().filter(|e| e.field.is_none()).map(|e| view! { <div class="sm:col-span-2"><Alert message=e.message /></div> })}
                 <div class="sm:col-span-2">
                     <button type="submit" class=BUTTON disabled=move || action.pending().get()>"Create stream"</button>
+                </div>
+            </ActionForm>
+        </section>
+    }
+}
+
+/// The owner's edit form on a stream's page: name, endpoint and filter. The cursor stays where it
+/// is: a changed filter applies to the events after it.
+#[component]
+fn EditStream(
+    p: StreamPage,
+    action: ServerAction<UpdateAuditStream>,
+    csrf: String,
+) -> impl IntoView {
+    let error = failed(action.value());
+    view! {
+        <section class=format!("{CARD} mb-6") aria-labelledby="edit-stream-heading">
+            <h2 id="edit-stream-heading" class="mb-4 text-lg font-semibold">"Settings"</h2>
+            <ActionForm action attr:class="grid gap-4 sm:grid-cols-2">
+                <input type="hidden" name="csrf" value=csrf />
+                <input type="hidden" name="id" value=p.stream.id.clone() />
+                <StreamFields choices=p.choices current=p.settings error />
+                <p class="text-xs text-slate-500 sm:col-span-2">"Changes apply from the next delivery; events already delivered are not sent again."</p>
+                <div class="sm:col-span-2">
+                    <button type="submit" class=BUTTON disabled=move || action.pending().get()>"Save changes"</button>
                 </div>
             </ActionForm>
         </section>
@@ -183,6 +226,7 @@ pub fn AuditStreamPage() -> impl IntoView {
 
 #[derive(Clone, Copy)]
 struct Actions {
+    update: ServerAction<UpdateAuditStream>,
     status: ServerAction<SetAuditStreamStatus>,
     rotate: ServerAction<RotateAuditStreamSecret>,
     delete: ServerAction<DeleteAuditStream>,
@@ -194,6 +238,7 @@ fn StreamDetail(me: Viewer) -> impl IntoView {
     let params = use_params_map();
     let id = Memo::new(move |_| params.with(|p| p.get("id")).unwrap_or_default());
     let actions = Actions {
+        update: ServerAction::new(),
         status: ServerAction::new(),
         rotate: ServerAction::new(),
         delete: ServerAction::new(),
@@ -204,6 +249,7 @@ fn StreamDetail(me: Viewer) -> impl IntoView {
         move || {
             (
                 id.get(),
+                actions.update.version().get(),
                 actions.status.version().get(),
                 actions.redeliver.version().get(),
                 refresh.get(),
@@ -212,6 +258,7 @@ fn StreamDetail(me: Viewer) -> impl IntoView {
         |(id, ..)| audit_stream_page(id),
     );
     let toast = RwSignal::new(None::<String>);
+    notify_on_success(actions.update, toast, "Saved.");
     notify_on_success(actions.status, toast, "Saved.");
     notify_on_success(actions.redeliver, toast, "Redelivery queued.");
     let secret = RwSignal::new(None::<NewSecret>);
@@ -308,6 +355,9 @@ fn StreamView(
         )
     });
     let can_manage = p.can_manage;
+    let edit = can_manage.then(|| {
+        view! { <EditStream p=p.clone() action=actions.update csrf=csrf.get_value() /> }
+    });
     view! {
         <Title text=format!("Stream {}", s.name) />
         <p class="text-sm"><a class="text-slate-500 hover:underline" href="/audit/streams">"Streams"</a></p>
@@ -324,6 +374,7 @@ fn StreamView(
             {retry.map(|r| view! { <p class="mt-3 text-sm text-red-700 dark:text-red-400" data-testid="stream-retry">{r}</p> })}
             {manage}
         </section>
+        {edit}
         <div class="mb-2 flex items-center gap-3">
             <h2 class="text-lg font-semibold">"Deliveries"</h2>
             <button type="button" class=BUTTON_QUIET on:click=move |_| refresh.update(|n| *n += 1)>"Refresh"</button>

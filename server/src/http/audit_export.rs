@@ -64,7 +64,12 @@ const CSV_COLUMNS: [&str; 19] = [
 fn csv_field(out: &mut String, v: &str) {
     if v.contains([',', '"', '\n', '\r']) {
         out.push('"');
-        out.push_str(&v.replace('"', "\"\""));
+        for (i, part) in v.split('"').enumerate() {
+            if i > 0 {
+                out.push_str("\"\"");
+            }
+            out.push_str(part);
+        }
         out.push('"');
     } else {
         out.push_str(v);
@@ -165,9 +170,16 @@ impl<'a> JsonObject<'a> {
 
     fn str(&mut self, k: &str, v: &str) {
         self.key(k);
-        // Serialising a string cannot fail.
-        self.out
-            .push_str(&serde_json::to_string(v).unwrap_or_default());
+        if v.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+            // Serialising a string cannot fail.
+            self.out
+                .push_str(&serde_json::to_string(v).unwrap_or_default());
+        } else {
+            // Nothing to escape (ids, hashes, names): the text itself, quoted.
+            self.out.push('"');
+            self.out.push_str(v);
+            self.out.push('"');
+        }
     }
 
     fn opt(&mut self, k: &str, v: &Option<String>) {
@@ -463,7 +475,7 @@ mod tests {
             outcome: "success".into(),
             actor_type: "staff".into(),
             actor_id: Some("s-1".into()),
-            actor_label: Some("o@example.com".into()),
+            actor_label: Some("Zoë \\ o@example.com\t\u{1}".into()),
             target_type: Some("user".into()),
             target_id: Some("u-1".into()),
             ip: None,
