@@ -11,14 +11,15 @@
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432 scripts/bench-audit.sh   # PostgreSQL
 #
 # Knobs (environment): COUNT=1000000 REUSE_DATABASE_URL (a PostgreSQL database seeded before; with
-# the PORTCULLIS_MASTER_KEY it was seeded with) RUNS=3 EXPORT_RUNS=$RUNS (export and verify) DURATION=10s WARMUP=3s THREADS=2 CONNECTIONS=8 KEEP=1.
+# the PORTCULLIS_MASTER_KEY it was seeded with) or REUSE_DATA_DIR (a SQLite data directory seeded
+# before with `PORTCULLIS_DATA_DIR=… portcullis seed audit --count N`) RUNS=3 EXPORT_RUNS=$RUNS (export and verify) DURATION=10s WARMUP=3s THREADS=2 CONNECTIONS=8 KEEP=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NAME=audit
 COUNT=${COUNT:-1000000}
 source scripts/bench-lib.sh
 
-if [ -n "${REUSE_DATABASE_URL:-}" ]; then
+if [ -n "${REUSE_DATABASE_URL:-}${REUSE_DATA_DIR:-}" ]; then
   say "reusing the events already in $DB"
 else
   say "seeding $COUNT audit events"

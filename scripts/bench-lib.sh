@@ -57,7 +57,8 @@ trap 'exit 130' INT TERM
 unset PORTCULLIS_CONFIG
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 URL=http://127.0.0.1:$PORT
-export PORTCULLIS_ADDR=127.0.0.1:$PORT PORTCULLIS_PUBLIC_URL=$URL PORTCULLIS_DATA_DIR=$WORK/data
+# REUSE_DATA_DIR: a data directory (SQLite file and master key) seeded by an earlier run and kept.
+export PORTCULLIS_ADDR=127.0.0.1:$PORT PORTCULLIS_PUBLIC_URL=$URL PORTCULLIS_DATA_DIR=${REUSE_DATA_DIR:-$WORK/data}
 export PORTCULLIS_SITE_ROOT=$SITE_ROOT LEPTOS_SITE_ROOT=$SITE_ROOT
 
 if [ -n "${REUSE_DATABASE_URL:-}" ]; then

@@ -867,26 +867,44 @@ pub fn stream_row(
 }
 
 /// A stream's new secret, for the one-time dialog.
-/// The stream form's fields over `base` (the stream's filter, whose API-only fields stay):
-/// `[category, event, application, outcome]`, empty meaning any.
+/// The stream form's fields over `base` (the stream's filter, whose API-only fields stay); an
+/// empty select means any.
 pub fn stream_input(
-    name: String,
-    url: String,
-    [category, event, application, outcome]: [Option<String>; 4],
+    settings: crate::api::audit_streams::StreamSettings,
     base: identity::audit::Filter,
 ) -> identity::audit_streams::Input {
-    let some = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    let some = |v: String| Some(v).filter(|v| !v.trim().is_empty());
     identity::audit_streams::Input {
-        name,
-        url,
+        name: settings.name,
+        url: settings.url,
         filter: identity::audit::Filter {
-            category: some(category),
-            event: some(event),
-            application_id: some(application),
-            outcome: some(outcome),
+            category: some(settings.category),
+            event: some(settings.event),
+            application_id: some(settings.application),
+            outcome: some(settings.outcome),
             ..base
         },
     }
+}
+
+/// Applies `change` to stream `id` (the edit form, pause and resume).
+pub async fn change_stream(
+    call: &Call,
+    principal: &Principal,
+    id: &str,
+    change: &identity::audit_streams::Change,
+) -> Result<(), AppError> {
+    identity::audit_streams::update(
+        &call.identity,
+        principal,
+        &call.meta,
+        id,
+        change,
+        identity::Timestamp::now(),
+    )
+    .await
+    .map(|_| ())
+    .map_err(fail)
 }
 
 /// A stream as the dashboard's form shows it.

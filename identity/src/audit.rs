@@ -1121,11 +1121,14 @@ pub struct Export {
     redact: bool,
     /// The read of the page after the one last returned, started before that page is written out,
     /// so the database reads the next page while the caller formats this one.
-    next: Option<tokio::task::JoinHandle<Result<Vec<(Record, String)>>>>,
+    next: Option<tokio::task::JoinHandle<Result<Page>>>,
 }
 
 /// Rows per export page.
 const EXPORT_PAGE: i64 = 2000;
+
+/// Records with their detail as stored (JSON text).
+pub type Page = Vec<(Record, String)>;
 
 pub async fn export(
     identity: &crate::Identity,
@@ -1189,7 +1192,7 @@ impl Export {
     /// The next page (empty at the end): each record with its detail as stored (JSON text, copied
     /// through to the export as is; `record.detail` is left `Null`, parsing it is wasted work here).
     /// A full page starts the read of the following one before it is returned.
-    pub async fn next_page(&mut self, identity: &crate::Identity) -> Result<Vec<(Record, String)>> {
+    pub async fn next_page(&mut self, identity: &crate::Identity) -> Result<Page> {
         let mut page = match self.next.take() {
             Some(read) => read.await.map_err(|e| {
                 crate::Error::internal("An export read stopped", std::io::Error::other(e))
@@ -1235,7 +1238,8 @@ fn redact_record(rec: &mut Record) {
 
 /// Appends `count` synthetic, properly chained events spread over the last 30 days (sign-ins, token
 /// issuance and refreshes, failed sign-ins, application changes across 20 applications and 5 000
-/// users), 5 000 per transaction, calling `progress(done)` after each. For benchmarks and demos.
+/// users), 5 000 per transaction, calling `progress(done)` after each; on PostgreSQL the table is
+/// analyzed at the end. For benchmarks and demos.
 pub async fn seed(
     identity: &crate::Identity,
     count: u64,
@@ -1343,6 +1347,15 @@ pub async fn seed(
             .context("Failed to commit seeded audit events")?;
         done += n;
         progress(done);
+    }
+    // PostgreSQL plans from table statistics, which autovacuum refreshes only some time after a
+    // bulk load; until then it estimates millions of fresh rows as none and picks bitmap scans
+    // that take seconds (measured at 10 M: 2.2 s for a filtered page, 0.4 ms after ANALYZE).
+    if identity.db().backend() == crate::Backend::Postgres {
+        sqlx::query("analyze audit_event")
+            .execute(identity.db().pool())
+            .await
+            .context("Failed to analyze audit_event")?;
     }
     Ok(())
 }
@@ -1679,12 +1692,18 @@ struct Walk {
 impl Walk {
     /// Takes row `seq` with its stored `hash`, the `prev_hash` it links to and the digest of its
     /// hash input. False (with `span.broken` set) when the row does not hold.
-    async fn step(&mut self, seq: i64, hash: &str, prev_hash: &str, digest: [u8; 32]) -> Result<bool> {
+    async fn step(
+        &mut self,
+        seq: i64,
+        hash: &str,
+        prev_hash: &str,
+        digest: [u8; 32],
+    ) -> Result<bool> {
         if self.span.first_prev.is_none() && self.expected_prev.is_none() {
             self.span.first_prev = Some(prev_hash.to_owned());
         }
-        let linked = seq == self.after + 1
-            && self.expected_prev.as_deref().is_none_or(|p| p == prev_hash);
+        let linked =
+            seq == self.after + 1 && self.expected_prev.as_deref().is_none_or(|p| p == prev_hash);
         let mut stored = [0u8; 32];
         let mut intact =
             linked && hex::decode_to_slice(hash, &mut stored).is_ok() && digest == stored;
@@ -1851,7 +1870,10 @@ async fn verify_rows(
             .context("Failed to decode an audit event")?;
             let hash = text(1).context("audit_event.hash")?;
             let digest = chain_hash(&hashed, &mut buf);
-            if !walk.step(hashed.seq, hash, hashed.prev_hash, digest).await? {
+            if !walk
+                .step(hashed.seq, hash, hashed.prev_hash, digest)
+                .await?
+            {
                 return Ok(());
             }
             in_chunk += 1;

@@ -256,6 +256,8 @@ mod tests {
         let mut conn = db.connection().await?;
         for stmt in [
             "pragma foreign_keys = off".to_owned(),
+            "insert into token_family (family_id, application_id, user_id, scope, auth_time, created_at, expires_at) values ('f1', 'a', 'u', 'openid', 1, 1, 2)"
+                .to_owned(),
             "insert into refresh_token values ('h1', 'f1', 1, 2, null), ('h2', 'f1', 3, 4, 5)"
                 .to_owned(),
         ]
@@ -290,7 +292,11 @@ mod tests {
         assert_eq!(dump(&db, tokens).await, tokens_before);
         // seq is the rowid now; refresh_token has none.
         assert_eq!(
-            dump(&db, "select cast(count(*) as text) from audit_event where rowid = seq").await,
+            dump(
+                &db,
+                "select cast(count(*) as text) from audit_event where rowid = seq"
+            )
+            .await,
             ["300"]
         );
         let no_rowid = sqlx::query("select rowid from refresh_token")

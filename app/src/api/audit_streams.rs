@@ -48,9 +48,11 @@ pub struct FilterChoices {
     pub applications: Vec<(String, String)>,
 }
 
-/// A stream's settings as the dashboard's form shows them (empty: any). Filter fields only the
-/// API sets (user, actor type, text) are kept as they are when the form is saved.
+/// A stream's settings as the dashboard's form shows them and sends them (as `settings[name]`, …;
+/// empty: any). Filter fields only the API sets (user, actor type, text) are kept as they are when
+/// the form is saved.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StreamSettings {
     pub name: String,
     pub url: String,
@@ -128,20 +130,15 @@ pub async fn audit_stream_page(id: String) -> Result<StreamPage, AppError> {
     })
 }
 
+/// Creates a stream from the form's fields (`settings[name]`, `settings[url]`, …).
 #[server(prefix = "/rpc", endpoint = "create_audit_stream")]
 pub async fn create_audit_stream(
     csrf: String,
-    name: String,
-    url: String,
-    category: Option<String>,
-    event: Option<String>,
-    application: Option<String>,
-    outcome: Option<String>,
+    settings: StreamSettings,
 ) -> Result<NewSecret, AppError> {
     let call = crate::ssr::call()?;
     let principal = call.mutation(&csrf)?;
-    let fields = [category, event, application, outcome];
-    let input = crate::ssr::stream_input(name, url, fields, identity::audit::Filter::default());
+    let input = crate::ssr::stream_input(settings, identity::audit::Filter::default());
     identity::audit_streams::create(
         &call.identity,
         principal,
@@ -159,34 +156,18 @@ pub async fn create_audit_stream(
 pub async fn update_audit_stream(
     csrf: String,
     id: String,
-    name: String,
-    url: String,
-    category: Option<String>,
-    event: Option<String>,
-    application: Option<String>,
-    outcome: Option<String>,
+    settings: StreamSettings,
 ) -> Result<(), AppError> {
     let call = crate::ssr::call()?;
     let principal = call.mutation(&csrf)?;
     let before = identity::audit_streams::get(&call.identity, principal, &id)
         .await
         .map_err(crate::ssr::fail)?;
-    let fields = [category, event, application, outcome];
     let change = identity::audit_streams::Change {
-        input: Some(crate::ssr::stream_input(name, url, fields, before.filter)),
+        input: Some(crate::ssr::stream_input(settings, before.filter)),
         status: None,
     };
-    identity::audit_streams::update(
-        &call.identity,
-        principal,
-        &call.meta,
-        &id,
-        &change,
-        identity::Timestamp::now(),
-    )
-    .await
-    .map(|_| ())
-    .map_err(crate::ssr::fail)
+    crate::ssr::change_stream(&call, principal, &id, &change).await
 }
 
 /// Pause (`paused`) or resume (`active`).
@@ -202,17 +183,7 @@ pub async fn set_audit_stream_status(
         input: None,
         status: Some(status),
     };
-    identity::audit_streams::update(
-        &call.identity,
-        principal,
-        &call.meta,
-        &id,
-        &change,
-        identity::Timestamp::now(),
-    )
-    .await
-    .map(|_| ())
-    .map_err(crate::ssr::fail)
+    crate::ssr::change_stream(&call, principal, &id, &change).await
 }
 
 #[server(prefix = "/rpc", endpoint = "rotate_audit_stream_secret")]

@@ -141,31 +141,31 @@ fn StreamFields(
     view! {
         <div>
             <label class=LABEL for="stream-name">"Name"</label>
-            <input class=INPUT id="stream-name" name="name" required value=current.name aria-describedby="stream-name-error" />
+            <input class=INPUT id="stream-name" name="settings[name]" required value=current.name aria-describedby="stream-name-error" />
             <FieldError id="stream-name-error" message=field(error, "name") />
         </div>
         <div>
             <label class=LABEL for="stream-url">"Endpoint URL"</label>
-            <input class=INPUT id="stream-url" name="url" type="url" required value=current.url placeholder="https://siem.example.com/portcullis" aria-describedby="stream-url-error" />
+            <input class=INPUT id="stream-url" name="settings[url]" type="url" required value=current.url placeholder="https://siem.example.com/portcullis" aria-describedby="stream-url-error" />
             <FieldError id="stream-url-error" message=field(error, "url") />
         </div>
         <div>
             <label class=LABEL for="stream-category">"Category"</label>
-            <select class=INPUT id="stream-category" name="category" aria-describedby="stream-category-error">{options("Every category", pairs(&choices.categories), &current.category)}</select>
+            <select class=INPUT id="stream-category" name="settings[category]" aria-describedby="stream-category-error">{options("Every category", pairs(&choices.categories), &current.category)}</select>
             <FieldError id="stream-category-error" message=field(error, "category") />
         </div>
         <div>
             <label class=LABEL for="stream-event">"Event"</label>
-            <select class=INPUT id="stream-event" name="event" aria-describedby="stream-event-error">{options("Every event", pairs(&choices.events), &current.event)}</select>
+            <select class=INPUT id="stream-event" name="settings[event]" aria-describedby="stream-event-error">{options("Every event", pairs(&choices.events), &current.event)}</select>
             <FieldError id="stream-event-error" message=field(error, "event") />
         </div>
         <div>
             <label class=LABEL for="stream-application">"Application"</label>
-            <select class=INPUT id="stream-application" name="application">{options("Every application", choices.applications.clone(), &current.application)}</select>
+            <select class=INPUT id="stream-application" name="settings[application]">{options("Every application", choices.applications.clone(), &current.application)}</select>
         </div>
         <div>
             <label class=LABEL for="stream-outcome">"Outcome"</label>
-            <select class=INPUT id="stream-outcome" name="outcome" aria-describedby="stream-outcome-error">{options("Any outcome", outcomes, &current.outcome)}</select>
+            <select class=INPUT id="stream-outcome" name="settings[outcome]" aria-describedby="stream-outcome-error">{options("Any outcome", outcomes, &current.outcome)}</select>
             <FieldError id="stream-outcome-error" message=field(error, "outcome") />
         </div>
         {move || error.get().filter(|e| e.field.is_none()).map(|e| view! { <div class="sm:col-span-2"><Alert message=e.message /></div> })}
