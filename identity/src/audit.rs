@@ -1193,29 +1193,30 @@ impl Export {
     /// through to the export as is; `record.detail` is left `Null`, parsing it is wasted work here).
     /// A full page starts the read of the following one before it is returned.
     pub async fn next_page(&mut self, identity: &crate::Identity) -> Result<Page> {
-        let mut page = match self.next.take() {
-            Some(read) => read.await.map_err(|e| {
-                crate::Error::internal("An export read stopped", std::io::Error::other(e))
-            })??,
-            None => {
-                let range = (self.after, self.through);
-                read_after(identity, &self.filter, range, EXPORT_PAGE, false).await?
-            }
+        let read = match self.next.take() {
+            Some(read) => read,
+            None => self.start_read(identity),
         };
+        let mut page = read.await.map_err(|e| {
+            crate::Error::internal("An export read stopped", std::io::Error::other(e))
+        })??;
         if let Some((last, _)) = page.last() {
             self.after = last.seq;
         }
         if page.len() == usize::try_from(EXPORT_PAGE).unwrap_or(usize::MAX) {
-            let (identity, filter) = (identity.clone(), self.filter.clone());
-            let range = (self.after, self.through);
-            self.next = Some(tokio::spawn(async move {
-                read_after(&identity, &filter, range, EXPORT_PAGE, false).await
-            }));
+            self.next = Some(self.start_read(identity));
         }
         if self.redact {
             page.iter_mut().for_each(|(rec, _)| redact_record(rec));
         }
         Ok(page)
+    }
+
+    /// Starts reading the page after `self.after`.
+    fn start_read(&self, identity: &crate::Identity) -> tokio::task::JoinHandle<Result<Page>> {
+        let (identity, filter) = (identity.clone(), self.filter.clone());
+        let range = (self.after, self.through);
+        tokio::spawn(async move { read_after(&identity, &filter, range, EXPORT_PAGE, false).await })
     }
 }
 
@@ -1756,11 +1757,12 @@ async fn verify_span(
     let mut walk = Walk {
         identity,
         after,
-        expected_prev: expected_prev.clone(),
+        expected_prev,
+        // `last_seq` and `last_hash` are filled in by `Walk::done`.
         span: Span {
             checked: 0,
             last_seq: after,
-            last_hash: expected_prev,
+            last_hash: None,
             first_prev: None,
             broken: None,
         },

@@ -232,14 +232,14 @@ mod tests {
     }
 
     /// Rows of `sql` as text, to compare a table before and after a migration.
-    async fn dump(db: &Db, sql: &str) -> Vec<String> {
+    async fn dump(db: &Db, sql: &str) -> Result<Vec<String>> {
         use sqlx::Row;
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_all(db.pool())
             .await
-            .unwrap_or_default();
+            .context("dump")?;
         rows.iter()
-            .map(|r| r.try_get::<String, _>(0).unwrap_or_default())
+            .map(|r| r.try_get::<String, _>(0).context("dump column"))
             .collect()
     }
 
@@ -285,18 +285,18 @@ mod tests {
              prev_hash, hash, category, application_id, user_id) from audit_event order by seq";
         let tokens = "select json_array(token_hash, family_id, created_at, expires_at, used_at) \
              from refresh_token order by token_hash";
-        let (audit_before, tokens_before) = (dump(&db, audit).await, dump(&db, tokens).await);
+        let (audit_before, tokens_before) = (dump(&db, audit).await?, dump(&db, tokens).await?);
         assert_eq!(audit_before.len(), 300);
         db.migrate().await?;
-        assert_eq!(dump(&db, audit).await, audit_before);
-        assert_eq!(dump(&db, tokens).await, tokens_before);
+        assert_eq!(dump(&db, audit).await?, audit_before);
+        assert_eq!(dump(&db, tokens).await?, tokens_before);
         // seq is the rowid now; refresh_token has none.
         assert_eq!(
             dump(
                 &db,
                 "select cast(count(*) as text) from audit_event where rowid = seq"
             )
-            .await,
+            .await?,
             ["300"]
         );
         let no_rowid = sqlx::query("select rowid from refresh_token")
@@ -317,7 +317,7 @@ mod tests {
             "select name from sqlite_master where type = 'index' and tbl_name = 'audit_event' \
              and sql is not null order by name",
         )
-        .await;
+        .await?;
         assert_eq!(
             indexes,
             [

@@ -283,6 +283,26 @@ async fn verification_names_the_first_broken_row_of_a_range(backend: Backend) {
         .await;
     let v: Value = res.json().await.expect("json");
     assert_eq!(v["first_broken"], head - 1, "{v}");
+    // A stored hash altered to hold the separators SQLite's grouped read joins rows and fields
+    // with is named like any other altered row.
+    let (guard, separators) = match backend {
+        Backend::Sqlite => ("drop trigger audit_event_no_update", "char(30) || char(31)"),
+        Backend::Postgres => ("select 1", "chr(30) || chr(31)"),
+    };
+    sqlx::query(guard)
+        .execute(pool)
+        .await
+        .expect("drop the guard");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "update audit_event set hash = {separators} || hash where seq = 2"
+    )))
+    .execute(pool)
+    .await
+    .expect("alter a hash");
+    let early = identity::audit::verify_range(&app.identity, Some(1), Some(head - 3))
+        .await
+        .expect("verify");
+    assert_eq!(early.first_broken, Some(2), "the altered hash");
 }
 
 /// GET with the key, returning (status, the headers we need, body bytes).
