@@ -126,12 +126,18 @@ run_wrk() { # duration script path [env]
   env ${4:-} wrk -t"$THREADS" -c"$CONNECTIONS" -d"$1" --latency -s "$2" "$URL$3" | grep '^RESULT ' | sed 's/^RESULT //'
 }
 
-# oha (crates.io: cargo install oha) drives a constant-rate run at 80 % when it is installed.
+# oha (crates.io: cargo install oha) drives constant-rate runs at 80 % when it is installed.
 OHA=$(command -v oha || true)
-run_oha() { # [rate]: constant arrival rate; none: as fast as it goes
-  "$OHA" -z "$DURATION" ${1:+-q "$1" --latency-correction} -c "$CONNECTIONS" --no-tui --output-format json \
-    -m POST -T application/x-www-form-urlencoded -H "Authorization: Basic $BASIC" \
-    -d "grant_type=client_credentials&scope=bench%3Aread" "$URL/oauth/token" |
+run_oha() { # what (cc | healthz) [rate]: constant arrival rate; no rate: as fast as it goes
+  local request
+  if [ "$1" = cc ]; then
+    request=(-m POST -T application/x-www-form-urlencoded -H "Authorization: Basic $BASIC"
+      -d "grant_type=client_credentials&scope=bench%3Aread" "$URL/oauth/token")
+  else
+    request=("$URL/healthz")
+  fi
+  "$OHA" -z "$DURATION" ${2:+-q "$2" --latency-correction} -c "$CONNECTIONS" --no-tui --output-format json \
+    "${request[@]}" |
     python3 -c '
 import json, sys
 d = json.load(sys.stdin); p = d["latencyPercentiles"]; s = d["summary"]
@@ -139,6 +145,19 @@ codes = d.get("statusCodeDistribution", {}); ok = sum(v for k, v in codes.items(
 total = sum(codes.values()); errors = sum(d.get("errorDistribution", {}).values())
 print("p50=%.2f p95=%.2f p99=%.2f rps=%.1f requests=%d non2xx=%d errors=%d" % (
     p["p50"] * 1000, p["p95"] * 1000, p["p99"] * 1000, s["requestsPerSec"], total, total - ok, errors))'
+}
+# Open loop at a constant arrival rate (oha -q, with latency correction: a request's time counts
+# from when it was due, so a stall is not hidden by the generator waiting). oha spends more CPU per
+# request than wrk on these shared cores, so its own saturated rate is measured first and the
+# constant rate is 80 % of that. The same for /healthz gives the protocol's floor on these cores.
+oha_pair() { # label what
+  [ -n "$OHA" ] || return 0
+  local line sat
+  line="run=$run endpoint=\"$1 (oha)\" $(run_oha "$2")"
+  echo "$line"; echo "$line" >>"$RESULTS"
+  sat=$(sed -n 's/.*rps=\([0-9.]*\).*/\1/p' <<<"$line")
+  line="run=$run endpoint=\"$1 @80% constant rate (oha)\" $(run_oha "$2" "$(python3 -c "print(round(0.8 * $sat))")")"
+  echo "$line"; echo "$line" >>"$RESULTS"
 }
 RESULTS=$WORK/results.txt
 : >"$RESULTS"
@@ -155,6 +174,7 @@ for run in $(seq "$RUNS"); do
     [ "$script" != refresh.lua ] || mint
     line="run=$run endpoint=\"$name\" $(run_wrk "$DURATION" "$WORK/$script" "$path")"
     echo "$line"; echo "$line" >>"$RESULTS"
+    [ "$name" != "healthz (baseline)" ] || oha_pair "healthz (baseline)" healthz
     if [ "$name" = client_credentials ]; then
       # Paced at 80 % of this run's saturated rate: each connection waits CONNECTIONS/(0.8·rate) s.
       rps=$(sed -n 's/.*rps=\([0-9.]*\).*/\1/p' <<<"$line")
@@ -166,17 +186,7 @@ for run in $(seq "$RUNS"); do
       pace=$(python3 -c "c=$cycle; g=$CONNECTIONS/$got*1000; print(max(0, round(2*c - g)))")
       line="run=$run endpoint=\"client_credentials @80%\" $(run_wrk "$DURATION" "$WORK/cc.lua" /oauth/token "PACE_MS=$pace")"
       echo "$line"; echo "$line" >>"$RESULTS"
-      if [ -n "$OHA" ]; then
-        # Open loop at a constant arrival rate (oha -q, with latency correction: a request's time
-        # counts from when it was due, so a stall is not hidden by the generator waiting). oha
-        # spends more CPU per request than wrk on these shared cores, so its own saturated rate is
-        # measured first and the constant rate is 80 % of that.
-        line="run=$run endpoint=\"client_credentials (oha)\" $(run_oha)"
-        echo "$line"; echo "$line" >>"$RESULTS"
-        sat=$(sed -n 's/.*rps=\([0-9.]*\).*/\1/p' <<<"$line")
-        line="run=$run endpoint=\"client_credentials @80% constant rate (oha)\" $(run_oha "$(python3 -c "print(round(0.8 * $sat))")")"
-        echo "$line"; echo "$line" >>"$RESULTS"
-      fi
+      oha_pair client_credentials cc
     fi
   done
 done

@@ -5,7 +5,8 @@
 use crate::error::{Context, Result};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Transaction};
-use std::sync::Once;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 pub type Tx = Transaction<'static, Any>;
@@ -27,37 +28,135 @@ pub struct Db {
     /// at a time; readers keep `pool` (WAL lets them read while a write runs). On PostgreSQL the
     /// same pool.
     writer: AnyPool,
-    /// SQLite: the connection that checkpoints the WAL in the background (see [`checkpoints`]).
-    checkpointer: Option<AnyPool>,
+    /// SQLite: the connection that checkpoints the WAL in the background (see [`checkpoints`]),
+    /// and what it saw.
+    checkpointer: Option<(AnyPool, Arc<WalCounters>)>,
     backend: Backend,
 }
 
 /// How often the background checkpointer copies the WAL back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// WAL size (pages of 4 KiB) past which the background checkpointer makes the log start over
+/// (see [`checkpoints`]).
+const RESTART_PAGES: i64 = 2_000;
+/// How long a RESTART checkpoint waits for the readers of older snapshots, holding the write
+/// lock; when they take longer (a long audit search), it gives up until the next tick.
+const RESTART_WAIT_MS: u32 = 3;
 /// WAL size (pages) at which a committing writer checkpoints itself — a backstop for when the
 /// background checkpointer falls behind; SQLite's default is 1 000.
 const WRITER_CHECKPOINT_PAGES: i64 = 8_000;
+/// How long a SQLite connection waits for a lock another process holds.
+const BUSY_TIMEOUT_MS: u32 = 10_000;
 
-/// Copies the WAL back into the database file every [`CHECKPOINT_EVERY`] on its own connection
-/// (PASSIVE: it never waits for, or blocks, readers and the writer). Left to SQLite, the commit
-/// that crosses 1 000 WAL pages runs the checkpoint itself — copies and two fsyncs while every
-/// writer queued behind it waits, which shows as the p99 of token issuance. Ends when `pool`
-/// closes.
-async fn checkpoints(pool: AnyPool) {
-    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    while !pool.is_closed() {
-        tick.tick().await;
-        if let Err(e) = sqlx::query("pragma wal_checkpoint(passive)")
-            .execute(&pool)
-            .await
-        {
-            if pool.is_closed() {
-                break;
-            }
-            tracing::warn!(error = %e, "WAL checkpoint failed");
+/// The `(busy, log, checkpointed)` row of `pragma wal_checkpoint`.
+type CheckpointRow = (i64, i64, i64);
+
+/// What the background checkpointer saw (SQLite), for `/metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WalStats {
+    /// PASSIVE passes run.
+    pub checkpoints: u64,
+    /// RESTART checkpoints that let the log start over.
+    pub restarts: u64,
+    /// WAL size (pages) at the last pass, and the largest seen.
+    pub pages: u64,
+    pub max_pages: u64,
+}
+
+#[derive(Debug, Default)]
+struct WalCounters {
+    checkpoints: AtomicU64,
+    restarts: AtomicU64,
+    pages: AtomicU64,
+    max_pages: AtomicU64,
+}
+
+impl WalCounters {
+    fn passed(&self, log: i64) {
+        let log = u64::try_from(log).unwrap_or(0);
+        self.checkpoints.fetch_add(1, Ordering::Relaxed);
+        self.pages.store(log, Ordering::Relaxed);
+        self.max_pages.fetch_max(log, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> WalStats {
+        WalStats {
+            checkpoints: self.checkpoints.load(Ordering::Relaxed),
+            restarts: self.restarts.load(Ordering::Relaxed),
+            pages: self.pages.load(Ordering::Relaxed),
+            max_pages: self.max_pages.load(Ordering::Relaxed),
         }
     }
+}
+
+/// Copies the WAL back into the database file every [`CHECKPOINT_EVERY`] on its own connection.
+///
+/// Left to SQLite, the commit that crosses 1 000 WAL pages runs the checkpoint itself — copies and
+/// two fsyncs while every writer queued behind it waits, which shows as the p99 of token issuance.
+/// So the copying happens here, PASSIVE: it never waits for, or blocks, readers and the writer.
+///
+/// A PASSIVE pass alone cannot bound the WAL under continuous load: SQLite writes the log from its
+/// start again only when a write begins with every frame copied back and no reader on an older
+/// snapshot — and with commits every few hundred microseconds and reads always in flight, that
+/// moment never comes. The log then grows to the writer's backstop, where commits checkpoint
+/// (and fsync) again, and p99 rises several-fold until the load stops. Past [`RESTART_PAGES`],
+/// the checkpointer therefore runs a RESTART checkpoint (see [`restart_log`]).
+/// Ends when `checkpointer` closes.
+async fn checkpoints(checkpointer: AnyPool, writer: AnyPool, seen: Arc<WalCounters>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !checkpointer.is_closed() {
+        tick.tick().await;
+        let passive = sqlx::query_as::<_, CheckpointRow>("pragma wal_checkpoint(passive)")
+            .fetch_one(&checkpointer)
+            .await;
+        let outcome = match passive {
+            Ok((_, log, _)) => {
+                seen.passed(log);
+                if log < RESTART_PAGES {
+                    continue;
+                }
+                restart_log(&writer).await
+            }
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok((busy, log, copied)) => {
+                if busy == 0 {
+                    seen.restarts.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::debug!(busy, log, copied, "WAL restart checkpoint")
+            }
+            Err(_) if checkpointer.is_closed() || writer.is_closed() => break,
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+        }
+    }
+}
+
+/// A RESTART checkpoint, run on the writer connection in its turn (so it never meets our writer in
+/// SQLite's busy handler, which sleeps in steps of up to 100 ms): it copies the little the PASSIVE
+/// pass left, waits up to [`RESTART_WAIT_MS`] for the readers of older snapshots (new readers read
+/// the database file), and the next commit writes the log from its start.
+async fn restart_log(writer: &AnyPool) -> std::result::Result<CheckpointRow, sqlx::Error> {
+    use sqlx::Executor;
+    let mut conn = writer.acquire().await?;
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "pragma busy_timeout = {RESTART_WAIT_MS}"
+    )))
+    .await?;
+    let row = sqlx::query_as("pragma wal_checkpoint(restart)")
+        .fetch_one(&mut *conn)
+        .await;
+    let restored = conn
+        .execute(sqlx::AssertSqlSafe(format!(
+            "pragma busy_timeout = {BUSY_TIMEOUT_MS}"
+        )))
+        .await;
+    if restored.is_err() {
+        // Never hand the writer back with the short timeout.
+        conn.close_on_drop();
+    }
+    row
 }
 
 impl Db {
@@ -91,7 +190,10 @@ impl Db {
                                 use sqlx::Executor;
                                 conn.execute("pragma journal_mode = wal").await?;
                                 conn.execute("pragma synchronous = normal").await?;
-                                conn.execute("pragma busy_timeout = 10000").await?;
+                                conn.execute(sqlx::AssertSqlSafe(format!(
+                                    "pragma busy_timeout = {BUSY_TIMEOUT_MS}"
+                                )))
+                                .await?;
                                 conn.execute("pragma foreign_keys = on").await?;
                                 conn.execute(sqlx::AssertSqlSafe(format!(
                                     "pragma wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}"
@@ -113,8 +215,13 @@ impl Db {
                     .connect(&url)
                     .await
                     .context("Failed to open the SQLite database")?;
-                tokio::spawn(checkpoints(checkpointer.clone()));
-                (readers, writer, Some(checkpointer))
+                let seen = Arc::new(WalCounters::default());
+                tokio::spawn(checkpoints(
+                    checkpointer.clone(),
+                    writer.clone(),
+                    seen.clone(),
+                ));
+                (readers, writer, Some((checkpointer, seen)))
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -147,6 +254,11 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// SQLite: what the background checkpointer saw.
+    pub fn wal_stats(&self) -> Option<WalStats> {
+        self.checkpointer.as_ref().map(|(_, seen)| seen.snapshot())
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -188,7 +300,7 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
         self.writer.close().await;
-        if let Some(c) = &self.checkpointer {
+        if let Some((c, _)) = &self.checkpointer {
             c.close().await;
         }
     }
@@ -330,6 +442,60 @@ mod tests {
         );
         db.close().await;
         let _ = std::fs::remove_dir_all(dir);
+        Ok(())
+    }
+
+    /// Writes that never pause, with reads always in flight: a PASSIVE checkpoint alone never lets
+    /// the WAL start over (it would grow to the writer's backstop and stay there); the background
+    /// checkpointer's RESTART passes keep it far below that.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_starts_over_under_continuous_writes() -> Result<()> {
+        use std::sync::atomic::AtomicBool;
+        let dir = std::env::temp_dir().join(format!("pc-{}", uuid::Uuid::new_v4()));
+        let db = Db::connect(&format!("sqlite://{}", dir.join("w.db").display())).await?;
+        sqlx::query("create table filler (id integer primary key, body blob not null)")
+            .execute(db.writer())
+            .await
+            .context("create filler")?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let (db, stop) = (db.clone(), stop.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let _ = sqlx::query("select max(id) from filler")
+                            .fetch_one(db.pool())
+                            .await;
+                    }
+                })
+            })
+            .collect();
+        // Each transaction adds a page of its own (4 000 bytes do not share a leaf): twice the
+        // backstop in frames, one small commit after another.
+        let mut commits = 0;
+        while commits < 2 * WRITER_CHECKPOINT_PAGES {
+            let mut tx = db.begin().await?;
+            sqlx::query("insert into filler (body) values (randomblob(4000))")
+                .execute(&mut *tx)
+                .await
+                .context("insert filler")?;
+            tx.commit().await.context("commit filler")?;
+            commits += 1;
+        }
+        stop.store(true, Ordering::Relaxed);
+        for r in readers {
+            let _ = r.await;
+        }
+        let wal = db.wal_stats().expect("SQLite has a checkpointer");
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+        assert!(wal.checkpoints > 0, "{wal:?}");
+        assert!(wal.restarts > 0, "the log never started over: {wal:?}");
+        // Without the RESTART passes it reaches the backstop (7 971 pages seen).
+        assert!(
+            wal.max_pages < u64::try_from(2 * RESTART_PAGES).unwrap_or(0),
+            "the WAL grew towards the writer's backstop: {wal:?}"
+        );
         Ok(())
     }
 }

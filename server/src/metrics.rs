@@ -7,6 +7,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use identity::db::WalStats;
+
 const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
 #[derive(Default)]
@@ -44,7 +46,8 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn render(&self) -> String {
+    /// `wal`: the SQLite checkpointer's figures (none on PostgreSQL).
+    pub fn render(&self, wal: Option<WalStats>) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -100,6 +103,38 @@ impl Metrics {
             out,
             "portcullis_staff_sign_ins_total{{outcome=\"failure\"}} {failed}"
         );
+        if let Some(wal) = wal {
+            for (name, kind, help, value) in [
+                (
+                    "portcullis_sqlite_wal_pages",
+                    "gauge",
+                    "SQLite WAL size in pages at the last background checkpoint.",
+                    wal.pages,
+                ),
+                (
+                    "portcullis_sqlite_wal_max_pages",
+                    "gauge",
+                    "Largest SQLite WAL size seen by the background checkpointer, in pages.",
+                    wal.max_pages,
+                ),
+                (
+                    "portcullis_sqlite_checkpoints_total",
+                    "counter",
+                    "Background SQLite WAL checkpoints.",
+                    wal.checkpoints,
+                ),
+                (
+                    "portcullis_sqlite_wal_restarts_total",
+                    "counter",
+                    "Times the SQLite WAL was made to start over.",
+                    wal.restarts,
+                ),
+            ] {
+                let _ = writeln!(out, "# HELP {name} {help}");
+                let _ = writeln!(out, "# TYPE {name} {kind}");
+                let _ = writeln!(out, "{name} {value}");
+            }
+        }
         out
     }
 }
@@ -114,10 +149,28 @@ mod tests {
         m.observe_request("GET", 200, Duration::from_millis(20));
         m.observe_request("GET", 200, Duration::from_millis(200));
         m.sign_in(false);
-        let text = m.render();
+        let text = m.render(None);
+        assert!(!text.contains("portcullis_sqlite_wal_pages"));
         assert!(text.contains("portcullis_http_requests_total{method=\"GET\",status=\"200\"} 2"));
         assert!(text.contains("portcullis_http_request_duration_seconds_bucket{le=\"0.025\"} 1"));
         assert!(text.contains("portcullis_http_request_duration_seconds_bucket{le=\"0.25\"} 2"));
         assert!(text.contains("portcullis_staff_sign_ins_total{outcome=\"failure\"} 1"));
+    }
+
+    #[test]
+    fn renders_the_sqlite_checkpointer_figures() {
+        let wal = WalStats {
+            checkpoints: 40,
+            restarts: 3,
+            pages: 120,
+            max_pages: 2_400,
+        };
+        let text = Metrics::default().render(Some(wal));
+        assert!(text.contains(
+            "# TYPE portcullis_sqlite_wal_pages gauge\nportcullis_sqlite_wal_pages 120\n"
+        ));
+        assert!(text.contains("\nportcullis_sqlite_wal_max_pages 2400\n"));
+        assert!(text.contains("# TYPE portcullis_sqlite_checkpoints_total counter\nportcullis_sqlite_checkpoints_total 40\n"));
+        assert!(text.contains("\nportcullis_sqlite_wal_restarts_total 3\n"));
     }
 }

@@ -56,6 +56,11 @@ async fn health_readiness_and_metrics_answer(backend: Backend) {
     assert!(metrics.contains("portcullis_http_requests_total{method=\"GET\",status=\"200\"}"));
     assert!(metrics.contains("portcullis_staff_sign_ins_total{outcome=\"failure\"} 1"));
     assert!(metrics.contains("portcullis_http_request_duration_seconds_count"));
+    // The SQLite checkpointer's figures, only where there is one.
+    assert_eq!(
+        metrics.contains("# TYPE portcullis_sqlite_wal_pages gauge"),
+        backend == Backend::Sqlite
+    );
 }
 
 async fn pages_carry_security_headers_and_a_csp_nonce(backend: Backend) {
