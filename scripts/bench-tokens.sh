@@ -7,7 +7,8 @@
 #   PORTCULLIS_BIN=/path/to/portcullis scripts/bench-tokens.sh           # this binary, no build
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432 scripts/bench-tokens.sh   # PostgreSQL
 #
-# Knobs (environment): RUNS=3 DURATION=10s WARMUP=3s THREADS=2 CONNECTIONS=32 KEEP=1.
+# Knobs (environment): RUNS=3 DURATION=10s WARMUP=3s THREADS=2 CONNECTIONS=32 KEEP=1, and with oha
+# installed RATES="4000 6000" for fixed constant-rate runs (each next to /healthz at that rate).
 # wrk runs on the same 2 cores as the server (the targets are "load generator included").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -187,6 +188,15 @@ for run in $(seq "$RUNS"); do
       line="run=$run endpoint=\"client_credentials @80%\" $(run_wrk "$DURATION" "$WORK/cc.lua" /oauth/token "PACE_MS=$pace")"
       echo "$line"; echo "$line" >>"$RESULTS"
       oha_pair client_credentials cc
+      # RATES="4000 6000": also fixed constant rates, each next to /healthz at the same rate.
+      for rate in ${RATES:-}; do
+        [ -n "$OHA" ] || break
+        for what in cc healthz; do
+          label=$([ "$what" = cc ] && echo client_credentials || echo "healthz (baseline)")
+          line="run=$run endpoint=\"$label at $rate/s (oha)\" $(run_oha "$what" "$rate")"
+          echo "$line"; echo "$line" >>"$RESULTS"
+        done
+      done
     fi
   done
 done
