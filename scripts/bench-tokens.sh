@@ -168,6 +168,7 @@ say "warm-up"
 run_wrk "$WARMUP" "$WORK/report.lua" /healthz >/dev/null
 run_wrk "$WARMUP" "$WORK/cc.lua" /oauth/token >/dev/null
 for run in $(seq "$RUNS"); do
+  pg_maintain
   ENDPOINTS=${ENDPOINTS:-"healthz (baseline)|report.lua|/healthz;jwks|report.lua|/.well-known/jwks.json;client_credentials|cc.lua|/oauth/token;refresh_token (rotating)|refresh.lua|/oauth/token"}
   IFS=';' read -ra endpoints <<<"$ENDPOINTS"
   for e in "${endpoints[@]}"; do
