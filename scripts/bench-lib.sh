@@ -162,6 +162,7 @@ for e in "${ENDPOINTS[@]}"; do
 done
 # Each run measures every endpoint in turn, so the baseline shares each run's machine conditions.
 for run in $(seq "$RUNS"); do
+  pg_maintain
   for e in "${ENDPOINTS[@]}"; do
     IFS='|' read -r name path header <<<"$e"
     line="run=$run endpoint=\"$name\" $(bench "$DURATION" "$name" "$path" "$header")"
@@ -175,9 +176,9 @@ say "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 # PostgreSQL with autovacuum off (this machine's server is configured for CI that way) never
-# gathers statistics or clears dead rows, which a deployment's autovacuum does: without them the
-# planner drove the refresh claim from token_family and scanned every family's tokens, and refresh
-# fell run over run. Between runs, do by hand what autovacuum would have done.
+# gathers statistics or clears dead rows, which a deployment's autovacuum does; without them the
+# token benchmark's refresh fell run over run (BENCHMARKS.md, fifth pass). Before each run, do by
+# hand what autovacuum would have done.
 pg_maintain() {
   [[ "${DATABASE_URL:-}" == postgres* ]] || return 0
   [ "$(psql "$DATABASE_URL" -Atc 'show autovacuum')" = off ] || return 0

@@ -58,8 +58,9 @@ pub struct WalStats {
     pub checkpoints: u64,
     /// RESTART checkpoints that let the log start over.
     pub restarts: u64,
-    /// WAL size (pages) at the last pass, and the largest seen.
+    /// WAL size (pages) at the last pass.
     pub pages: u64,
+    /// The largest WAL size a pass has seen.
     pub max_pages: u64,
 }
 
@@ -489,7 +490,6 @@ mod tests {
         let wal = db.wal_stats().expect("SQLite has a checkpointer");
         db.close().await;
         let _ = std::fs::remove_dir_all(dir);
-        assert!(wal.checkpoints > 0, "{wal:?}");
         assert!(wal.restarts > 0, "the log never started over: {wal:?}");
         // Without the RESTART passes it reaches the backstop (7 971 pages seen).
         assert!(
